@@ -1,0 +1,184 @@
+/**
+ * Engine configuration: the public options, their defaults, and the checks
+ * that turn a bad option into a TypeError naming the field.
+ */
+import createDebug from "debug";
+import { describeValue } from "./errors.js";
+
+/** Time as the engine sees it. Inject one to drive time in tests. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `fn` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a pending `setTimeout`; a handle that already fired is ignored. */
+  clearTimeout(handle: unknown): void;
+}
+
+/** Where the engine writes what it does. */
+export interface Logger {
+  /** Routine lifecycle events: starts, stops, bounces. */
+  debug(message: string, ...args: unknown[]): void;
+  /** Noteworthy events: engine start and stop. */
+  info(message: string, ...args: unknown[]): void;
+  /** Things that need a look: stuck workers, a user function that threw. */
+  warn(message: string, ...args: unknown[]): void;
+  /** Worker failures and fatal errors. */
+  error(message: string, ...args: unknown[]): void;
+}
+
+/** Options of an {@link Engine}; every field is optional. */
+export interface EngineConfig {
+  /** True for errors that must stop the whole engine. Default: nothing is fatal. */
+  isFatal?: ((error: unknown) => boolean) | undefined;
+  /** Ranks two fatal errors, returning the worse. Default: keeps the first fatal error. */
+  worstError?: ((a: unknown, b: unknown) => unknown) | undefined;
+  /** Applied to the error `wait()` rejects with; a result of `undefined` or `null` makes `wait()` resolve. */
+  filter?: ((error: unknown) => unknown) | undefined;
+  /** Milliseconds before restarting after an unknown error; default 3000. */
+  errorDelay?: number | undefined;
+  /** Milliseconds before restarting after a bounce or an input change; default 10. */
+  bounceDelay?: number | undefined;
+  /** Backoff multiplier (at least 1, or 0 for none): `errorDelay * backoffFactor^(recentErrors-1)`; default 1.2. */
+  backoffFactor?: number | undefined;
+  /** Milliseconds a worker must run for its next failure to count as fresh; default 60000. */
+  backoffResetTime?: number | undefined;
+  /** Cap on the backed-off delay in milliseconds (0 = no cap); default 120000. */
+  maxDelay?: number | undefined;
+  /** Fraction 0..1 of random spread applied to non-zero delays; default 0.1. */
+  jitter?: number | undefined;
+  /**
+   * Milliseconds a worker (or an aborted start) may take to settle after the
+   * engine stops it before it is reported `stuck`; a manifold's own
+   * `stopTimeout` wins. 0 waits forever. Default 30000.
+   */
+  stopTimeout?: number | undefined;
+  /** Source of time and timers; default: `Date.now` and the global timers. */
+  clock?: Clock | undefined;
+  /** Where to log; default: the `debug` package, namespace "manifold-engine". */
+  logger?: Logger | undefined;
+  /** Told about every successful start. */
+  metrics?: { recordStart(name: string): void } | undefined;
+  /** Source of randomness for jitter, returning values in [0, 1); default `Math.random`. */
+  random?: (() => number) | undefined;
+}
+
+/** The configuration after defaults and checks. @internal */
+export interface ResolvedConfig {
+  readonly isFatal: (error: Error) => boolean;
+  readonly worstError: ((a: Error, b: Error) => unknown) | undefined;
+  readonly filter: ((error: Error) => unknown) | undefined;
+  readonly errorDelay: number;
+  readonly bounceDelay: number;
+  readonly backoffFactor: number;
+  readonly backoffResetTime: number;
+  readonly maxDelay: number;
+  readonly jitter: number;
+  readonly stopTimeout: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: { recordStart(name: string): void } | undefined;
+  readonly random: () => number;
+}
+
+/** The default clock: wall time and the global timers. */
+export const systemClock: Clock = Object.freeze({
+  now: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number): unknown => setTimeout(fn, ms),
+  clearTimeout: (handle: unknown): void => clearTimeout(handle as ReturnType<typeof setTimeout>),
+});
+
+function debugLogger(): Logger {
+  const log = createDebug("manifold-engine");
+  return {
+    debug: (message, ...args) => log(message, ...args),
+    info: (message, ...args) => log(`info: ${message}`, ...args),
+    warn: (message, ...args) => log(`warn: ${message}`, ...args),
+    error: (message, ...args) => log(`error: ${message}`, ...args),
+  };
+}
+
+/** Wraps a logger so that a throwing logger can never break the engine loop. */
+function safeLogger(logger: Logger): Logger {
+  const guard =
+    (level: keyof Logger) =>
+    (message: string, ...args: unknown[]): void => {
+      try {
+        logger[level](message, ...args);
+      } catch {
+        // A broken logger must not take the engine down with it.
+      }
+    };
+  return { debug: guard("debug"), info: guard("info"), warn: guard("warn"), error: guard("error") };
+}
+
+function milliseconds(config: EngineConfig, field: keyof EngineConfig, fallback: number): number {
+  const value = config[field];
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`EngineConfig.${field} must be a finite number of milliseconds >= 0 (got ${describeValue(value)})`);
+  }
+  return value;
+}
+
+function optionalFunction<F>(config: EngineConfig, field: keyof EngineConfig): F | undefined {
+  const value = config[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== "function") {
+    throw new TypeError(`EngineConfig.${field} must be a function when present (got ${describeValue(value)})`);
+  }
+  return value as F;
+}
+
+function withMethods<T>(config: EngineConfig, field: keyof EngineConfig, methods: readonly string[]): T | undefined {
+  const value = config[field] as Record<string, unknown> | undefined;
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== "object") {
+    throw new TypeError(`EngineConfig.${field} must be an object with ${methods.join(", ")} (got ${describeValue(value)})`);
+  }
+  for (const method of methods) {
+    if (typeof value[method] !== "function") {
+      throw new TypeError(`EngineConfig.${field} is missing method ${method}(); it needs ${methods.join(", ")}`);
+    }
+  }
+  return value as T;
+}
+
+/**
+ * Applies defaults and checks every field.
+ * @throws TypeError naming the first invalid field.
+ * @internal
+ */
+export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig {
+  if (config === undefined) config = {};
+  if (config === null || typeof config !== "object") {
+    throw new TypeError(`new Engine(config): config must be an object (got ${describeValue(config)})`);
+  }
+  const backoffFactor = config.backoffFactor ?? 1.2;
+  if (typeof backoffFactor !== "number" || !(backoffFactor === 0 || (backoffFactor >= 1 && Number.isFinite(backoffFactor)))) {
+    throw new TypeError(`EngineConfig.backoffFactor must be 0 (no backoff) or a finite number >= 1 (got ${describeValue(backoffFactor)})`);
+  }
+  const jitter = config.jitter ?? 0.1;
+  if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
+    throw new TypeError(`EngineConfig.jitter must be a number from 0 to 1 (got ${describeValue(jitter)})`);
+  }
+  const isFatal = optionalFunction<(error: unknown) => boolean>(config, "isFatal");
+  const logger = withMethods<Logger>(config, "logger", ["debug", "info", "warn", "error"]);
+  const metrics = withMethods<{ recordStart(name: string): void }>(config, "metrics", ["recordStart"]);
+  return {
+    isFatal: isFatal ?? (() => false),
+    worstError: optionalFunction(config, "worstError"),
+    filter: optionalFunction(config, "filter"),
+    errorDelay: milliseconds(config, "errorDelay", 3000),
+    bounceDelay: milliseconds(config, "bounceDelay", 10),
+    backoffFactor,
+    backoffResetTime: milliseconds(config, "backoffResetTime", 60_000),
+    maxDelay: milliseconds(config, "maxDelay", 120_000),
+    jitter,
+    stopTimeout: milliseconds(config, "stopTimeout", 30_000),
+    clock: withMethods<Clock>(config, "clock", ["now", "setTimeout", "clearTimeout"]) ?? systemClock,
+    logger: safeLogger(logger ?? debugLogger()),
+    metrics,
+    random: optionalFunction<() => number>(config, "random") ?? Math.random,
+  };
+}

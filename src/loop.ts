@@ -1,0 +1,739 @@
+/**
+ * The engine loop: the only code that changes manifold state.
+ *
+ * Everything that happens to the engine becomes a message: a start function
+ * settling, a worker's `wait()` settling, a timer firing, an uninstall, a kill.
+ * `#drain` handles messages one at a time, in order, and between messages
+ * takes nodes off the ready queue and calls their start functions. User code
+ * that calls back into the engine while a message is being handled only
+ * queues another message, so no handler ever runs inside another.
+ *
+ * Messages can be stale: a worker that was replaced, a start attempt that was
+ * aborted, a timer that was superseded. Each message carries the generation of
+ * the attempt (or timer) it belongs to, and the handler drops it when that is
+ * no longer the node's current one.
+ *
+ * Costs: a start with delay 0 goes through the ready queue, never a timer; a
+ * bounce touches only the transitive dependents it restarts; shutdown touches
+ * each node and edge a constant number of times. Nothing here scans the whole
+ * graph per event.
+ */
+import type { ResolvedConfig } from "./config.js";
+import { AlreadyInstalledError, BounceError, EngineStoppedError, errorIs, MissingError, ShutdownTimeoutError, toError, UninstallError, describeValue } from "./errors.js";
+import { Graph } from "./graph.js";
+import type { CheckedManifold } from "./manifold.js";
+import { ManifoldNode, type Phase, type ResourceLogEntry } from "./node.js";
+import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from "./report.js";
+import { errorRestartDelay, spread } from "./schedule.js";
+import { StartContextImpl, type Snapshot } from "./start-context.js";
+import { notAWorker, type Worker } from "./workers.js";
+
+type Message =
+  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; log: ResourceLogEntry[] }
+  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; log: ResourceLogEntry[] }
+  | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined }
+  | { kind: "due"; node: ManifoldNode; token: number }
+  | { kind: "stuck"; node: ManifoldNode; attempt: number }
+  | { kind: "uninstall"; node: ManifoldNode }
+  | { kind: "kill" };
+
+const EMPTY_SNAPSHOT: Snapshot = Object.freeze([]);
+
+function quote(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  try {
+    return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function";
+  } catch {
+    return false;
+  }
+}
+
+/** @internal */
+export class EngineLoop {
+  readonly #config: ResolvedConfig;
+  /** The engine itself: never killed or waited for when it is one of its own workers (rule 11). */
+  readonly #self: Worker;
+  readonly #graph = new Graph<ManifoldNode>();
+  /** Uninstalled nodes whose start or worker has not settled yet, by name. */
+  readonly #retiring = new Map<string, ManifoldNode>();
+
+  #messages: (Message | undefined)[] = [];
+  #messageHead = 0;
+  #ready: (ManifoldNode | undefined)[] = [];
+  #readyHead = 0;
+  #draining = false;
+  #drainScheduled = false;
+
+  #dying = false;
+  #finished = false;
+  /** Nodes with a start or worker that has not settled. */
+  #live = 0;
+  /** Live nodes past their stopTimeout. */
+  #stuck = 0;
+  #worst: Error | undefined;
+  #reporting = false;
+
+  readonly done: Promise<void>;
+  #resolveDone!: () => void;
+  #rejectDone!: (error: Error) => void;
+
+  constructor(config: ResolvedConfig, self: Worker) {
+    this.#config = config;
+    this.#self = self;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    });
+    // A failure reaches only those who call wait().
+    this.done.catch(() => undefined);
+  }
+
+  get dying(): boolean {
+    return this.#dying;
+  }
+
+  // ---------------------------------------------------------------- public calls
+
+  /** Adds every manifold or none; each starts at once (via the ready queue). */
+  install(batch: readonly CheckedManifold[]): void {
+    for (const { name } of batch) {
+      if (this.#dying) {
+        throw new EngineStoppedError(`cannot install manifold ${quote(name)}: the engine is stopping or stopped`);
+      }
+      if (this.#graph.get(name) !== undefined) throw new AlreadyInstalledError(undefined, { manifoldName: name });
+    }
+    const now = this.#config.clock.now();
+    const added: ManifoldNode[] = [];
+    try {
+      for (const { name, manifold, inputs } of batch) {
+        const node = new ManifoldNode(name, manifold, inputs, now);
+        this.#graph.add(node);
+        added.push(node);
+      }
+    } catch (error) {
+      for (const node of added) this.#graph.remove(node);
+      throw error;
+    }
+    for (const node of added) {
+      this.#config.logger.debug(`installed manifold ${quote(node.name)}`);
+      this.#scheduleStart(node, 0, true);
+    }
+  }
+
+  uninstall(name: string): Promise<void> {
+    if (this.#dying) {
+      return Promise.reject(new EngineStoppedError(`cannot uninstall manifold ${quote(name)}: the engine is stopping or stopped`));
+    }
+    const node = this.#graph.get(name);
+    if (node === undefined) return Promise.resolve();
+    // The name is free at once (so it can be installed again); a new node of
+    // the same name waits for this one to settle before it starts (rule 8).
+    this.#graph.remove(node);
+    node.installed = false;
+    let stopped = Promise.resolve();
+    if (node.live) {
+      this.#retiring.set(name, node);
+      stopped = new Promise<void>((resolve) => (node.uninstallWaiters ??= []).push(resolve));
+    }
+    this.#post({ kind: "uninstall", node });
+    return stopped;
+  }
+
+  kill(): void {
+    this.#post({ kind: "kill" });
+  }
+
+  report(): EngineReport {
+    const reentered = this.#reporting;
+    this.#reporting = true;
+    try {
+      const manifolds: Record<string, ManifoldReport> = {};
+      for (const node of this.#graph.nodes()) setEntry(manifolds, node.name, manifoldReport(node, this.#self, !reentered));
+      const report: EngineReport = { state: this.#finished ? "stopped" : this.#dying ? "stopping" : "started", manifolds };
+      if (this.#worst !== undefined) report.error = this.#worst.message;
+      return report;
+    } finally {
+      this.#reporting = reentered;
+    }
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  #post(message: Message): void {
+    this.#messages.push(message);
+    if (!this.#draining) this.#drain();
+  }
+
+  /** Public installs queue starts without draining, so a batch of installs starts in dependency order. */
+  #scheduleDrain(): void {
+    if (this.#draining || this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    queueMicrotask(() => {
+      this.#drainScheduled = false;
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (;;) {
+        if (this.#messageHead < this.#messages.length) {
+          const message = this.#messages[this.#messageHead] as Message;
+          this.#messages[this.#messageHead++] = undefined;
+          this.#guard(message.kind, () => this.#dispatch(message));
+        } else if (this.#readyHead < this.#ready.length) {
+          const node = this.#ready[this.#readyHead] as ManifoldNode;
+          this.#ready[this.#readyHead++] = undefined;
+          this.#guard("ready", () => this.#processReady(node));
+        } else {
+          break;
+        }
+      }
+      this.#messages.length = 0;
+      this.#messageHead = 0;
+      this.#ready.length = 0;
+      this.#readyHead = 0;
+    } finally {
+      this.#draining = false;
+    }
+    this.#checkFinished();
+  }
+
+  /** A bug in a handler must not wedge the loop: it becomes the engine's fatal error. */
+  #guard(what: string, handle: () => void): void {
+    try {
+      handle();
+    } catch (error) {
+      const internal = new Error(`manifold-engine internal error while handling ${what}: ${toError(error, what).message}`, { cause: error });
+      this.#config.logger.error(internal.message);
+      this.#worst = internal;
+      this.#messages.push({ kind: "kill" });
+    }
+  }
+
+  #dispatch(message: Message): void {
+    switch (message.kind) {
+      case "started":
+        return this.#onStarted(message.node, message.attempt, message.worker, message.log);
+      case "startFailed":
+        return this.#onStartFailed(message.node, message.attempt, message.error, message.log);
+      case "stopped":
+        return this.#onStopped(message.node, message.attempt, message.error);
+      case "due":
+        return this.#onDue(message.node, message.token);
+      case "stuck":
+        return this.#onStuck(message.node, message.attempt);
+      case "uninstall":
+        return this.#onUninstall(message.node);
+      case "kill":
+        return this.#onKill();
+    }
+  }
+
+  // ---------------------------------------------------------------- phases and rule 9
+
+  /** Every phase change goes through here: it keeps the live count and the holding flag true. */
+  #setPhase(node: ManifoldNode, phase: Phase): void {
+    const wasLive = node.live;
+    const oldState = node.reportState;
+    node.phase = phase;
+    if (node.reportState !== oldState) node.since = this.#config.clock.now();
+    this.#refreshHolding(node);
+    if (wasLive !== node.live) {
+      if (node.live) {
+        this.#live++;
+      } else {
+        this.#live--;
+        this.#afterSettled(node);
+      }
+    }
+  }
+
+  #refreshHolding(node: ManifoldNode): void {
+    const holding = node.computeHolding(this.#dying);
+    if (holding === node.holding) return;
+    node.holding = holding;
+    if (!holding && !this.#dying) {
+      for (const dependent of this.#graph.dependentsOf(node.name)) this.#unblock(dependent);
+    }
+  }
+
+  /** One thing `node` waited for is done; a stray decrement only costs a re-check in #processReady. */
+  #unblock(node: ManifoldNode): void {
+    if (node.phase === "blocked" && --node.blockedOn <= 0) this.#makeReady(node);
+  }
+
+  #makeReady(node: ManifoldNode): void {
+    this.#setPhase(node, "ready");
+    this.#ready.push(node);
+    this.#scheduleDrain();
+  }
+
+  /** Rule 9: start only when no installed input (and no retiring namesake) has a start in flight. */
+  #processReady(node: ManifoldNode): void {
+    if (node.phase !== "ready") return;
+    if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
+    let blockers = this.#retiring.has(node.name) ? 1 : 0;
+    for (const name of node.inputs) {
+      if (this.#graph.get(name)?.holding === true) blockers++;
+    }
+    if (blockers > 0) {
+      node.blockedOn = blockers;
+      return this.#setPhase(node, "blocked");
+    }
+    this.#callStart(node);
+  }
+
+  // ---------------------------------------------------------------- starting
+
+  #snapshot(node: ManifoldNode): Snapshot {
+    const count = node.inputs.length;
+    if (count === 0) return EMPTY_SNAPSHOT;
+    const snapshot = new Array<unknown>(2 * count);
+    for (let i = 0; i < count; i++) {
+      const input = this.#graph.get(node.inputs[i] as string);
+      if (input !== undefined && input.phase === "running" && input.workerRan) {
+        snapshot[2 * i] = input.worker;
+        snapshot[2 * i + 1] = input.manifold;
+      }
+    }
+    return snapshot;
+  }
+
+  #callStart(node: ManifoldNode): void {
+    const attempt = ++node.attempt;
+    const abort = new AbortController();
+    node.abort = abort;
+    node.restartWanted = false;
+    const context = new StartContextImpl(node, this.#snapshot(node), abort.signal);
+    this.#setPhase(node, "starting");
+    let result: unknown;
+    try {
+      result = node.manifold.start(context);
+    } catch (error) {
+      return this.#startSettled(node, attempt, context, false, error);
+    }
+    if (isThenable(result)) {
+      Promise.resolve(result).then(
+        (worker) => this.#startSettled(node, attempt, context, true, worker),
+        (error: unknown) => this.#startSettled(node, attempt, context, false, error),
+      );
+    } else {
+      this.#startSettled(node, attempt, context, true, result);
+    }
+  }
+
+  /** Runs when a start function settles (possibly outside the loop): expire the context, watch the worker, tell the loop. */
+  #startSettled(node: ManifoldNode, attempt: number, context: StartContextImpl, ok: boolean, value: unknown): void {
+    const log = context.expire();
+    const problem = ok ? notAWorker(value) : undefined;
+    if (ok && problem === undefined) {
+      const worker = value as Worker;
+      this.#watch(node, attempt, worker);
+      return this.#post({ kind: "started", node, attempt, worker, log });
+    }
+    const error = ok
+      ? new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`)
+      : toError(value, `the start function of manifold ${quote(node.name)}`);
+    this.#post({ kind: "startFailed", node, attempt, error, log });
+  }
+
+  /** Attaches to the worker's wait() at once, so its failure is never unhandled. */
+  #watch(node: ManifoldNode, attempt: number, worker: Worker): void {
+    if (worker === this.#self) return;
+    let waiting: unknown;
+    try {
+      waiting = worker.wait();
+    } catch (error) {
+      waiting = Promise.reject(error);
+    }
+    if (!isThenable(waiting)) {
+      waiting = Promise.reject(
+        new TypeError(`manifold ${quote(node.name)}: worker.wait() returned ${describeValue(waiting)}; it must return a promise`),
+      );
+    }
+    Promise.resolve(waiting).then(
+      () => this.#post({ kind: "stopped", node, attempt, error: undefined }),
+      (error: unknown) => this.#post({ kind: "stopped", node, attempt, error: toError(error, `the worker of manifold ${quote(node.name)}`) }),
+    );
+  }
+
+  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, log: ResourceLogEntry[]): void {
+    if (node.attempt !== attempt || node.phase !== "starting") {
+      throw new Error(`unexpected start of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
+    }
+    const aborted = node.abort?.signal.aborted === true;
+    node.abort = undefined;
+    node.resourceLog = log;
+    node.worker = worker;
+    if (aborted || this.#dying || !node.installed) {
+      // Nobody wants this worker any more; it never counts as started.
+      node.workerRan = false;
+      return this.#stopWorker(node, node.restartWanted);
+    }
+    const now = this.#config.clock.now();
+    node.workerRan = true;
+    node.startCount++;
+    node.lastStart = now;
+    node.error = undefined;
+    this.#setPhase(node, "running");
+    this.#config.logger.debug(`manifold ${quote(node.name)} started`);
+    try {
+      this.#config.metrics?.recordStart(node.name);
+    } catch (error) {
+      this.#config.logger.warn(`metrics.recordStart(${quote(node.name)}) threw: ${toError(error, "recordStart").message}`);
+    }
+    this.#bounceDependents(node);
+  }
+
+  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, log: ResourceLogEntry[]): void {
+    if (node.attempt !== attempt || node.phase !== "starting") {
+      throw new Error(`unexpected start failure of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
+    }
+    const aborted = node.abort?.signal.aborted === true;
+    node.abort = undefined;
+    node.resourceLog = log;
+    const error = this.#noteError(node, raw, "start");
+    if (aborted) node.recentErrors = 1;
+    else this.#countFailure(node, error, undefined);
+    this.#afterStop(node, error, aborted);
+  }
+
+  // ---------------------------------------------------------------- stopping
+
+  #onStopped(node: ManifoldNode, attempt: number, raw: Error | undefined): void {
+    if (node.attempt !== attempt || node.worker === undefined) return; // stale
+    const killed = node.phase === "stopping";
+    const ran = node.workerRan;
+    node.worker = undefined;
+    node.workerRan = false;
+    const error = raw === undefined ? undefined : this.#noteError(node, raw, "worker");
+    this.#countFailure(node, error, ran ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined);
+    const bounce = ran && node.installed;
+    this.#afterStop(node, error, killed);
+    if (bounce) this.#bounceDependents(node);
+  }
+
+  /** Decides what follows a start or worker that has settled without a worker left (SPEC rule 4). */
+  #afterStop(node: ManifoldNode, error: Error | undefined, killed: boolean): void {
+    if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
+    if (killed) {
+      if (node.restartWanted) return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
+      return this.#setPhase(node, "idle");
+    }
+    if (error === undefined || errorIs(error, MissingError)) return this.#setPhase(node, "idle");
+    if (errorIs(error, BounceError)) return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
+    if (errorIs(error, UninstallError)) {
+      this.#config.logger.debug(`manifold ${quote(node.name)} asked to be uninstalled`);
+      this.#graph.remove(node);
+      node.installed = false;
+      return this.#setPhase(node, "idle");
+    }
+    this.#config.logger.error(`manifold ${quote(node.name)} failed: ${error.message}`);
+    this.#scheduleStart(node, errorRestartDelay(this.#config, node.recentErrors), false);
+  }
+
+  /** Rule 5: how an error counts towards backoff. `ranFor` is undefined for start errors. */
+  #countFailure(node: ManifoldNode, error: Error | undefined, ranFor: number | undefined): void {
+    if (error === undefined || errorIs(error, BounceError) || errorIs(error, UninstallError)) return;
+    if (errorIs(error, MissingError)) {
+      node.recentErrors = 1;
+    } else if (ranFor !== undefined && ranFor >= this.#config.backoffResetTime) {
+      node.recentErrors = 1;
+    } else {
+      node.recentErrors++;
+    }
+  }
+
+  /** Filters an error through the manifold's filter, records it, and checks whether it is fatal. */
+  #noteError(node: ManifoldNode, raw: Error, source: "start" | "worker"): Error | undefined {
+    let error: Error | undefined = raw;
+    const filter = node.manifold.filter;
+    if (filter !== undefined) {
+      try {
+        const filtered = filter.call(node.manifold, raw);
+        error = filtered === undefined || filtered === null ? undefined : toError(filtered, `the filter of manifold ${quote(node.name)}`);
+      } catch (thrown) {
+        error = toError(thrown, `the filter of manifold ${quote(node.name)}`);
+        this.#config.logger.error(`the filter of manifold ${quote(node.name)} threw: ${error.message}`);
+      }
+    }
+    if (error === undefined) return undefined;
+    node.error = error;
+    this.#config.logger.debug(`manifold ${quote(node.name)} ${source} error: ${error.message}`);
+    let fatal = false;
+    try {
+      fatal = Boolean(this.#config.isFatal(error));
+    } catch (thrown) {
+      this.#config.logger.error(`EngineConfig.isFatal threw on ${quote(node.name)}'s error; treating it as not fatal: ${toError(thrown, "isFatal").message}`);
+    }
+    if (fatal) this.#recordFatal(error);
+    return error;
+  }
+
+  /** Rule 6: rank the fatal error, then stop the engine (after the current message). */
+  #recordFatal(error: Error): void {
+    if (this.#worst === undefined) {
+      this.#worst = error;
+    } else if (this.#config.worstError !== undefined) {
+      try {
+        const worst = this.#config.worstError(error, this.#worst);
+        if (worst !== undefined && worst !== null) this.#worst = toError(worst, "EngineConfig.worstError");
+      } catch (thrown) {
+        this.#config.logger.error(`EngineConfig.worstError threw; keeping the previous worst error: ${toError(thrown, "worstError").message}`);
+      }
+    }
+    this.#config.logger.error(`fatal error, stopping the engine: ${error.message}`);
+    this.#messages.push({ kind: "kill" });
+  }
+
+  /** Kills the worker (never the engine itself); it restarts after it stops if `restart`. */
+  #stopWorker(node: ManifoldNode, restart: boolean): void {
+    node.restartWanted = restart;
+    if (node.phase === "stopping") return this.#refreshHolding(node);
+    this.#setPhase(node, "stopping");
+    this.#armStuck(node);
+    const worker = node.worker as Worker;
+    if (worker === this.#self) {
+      // Never kill ourselves (rule 11): our own "worker" stops when we say so.
+      this.#messages.push({ kind: "stopped", node, attempt: node.attempt, error: undefined });
+      return;
+    }
+    try {
+      worker.kill();
+    } catch (error) {
+      this.#config.logger.warn(`manifold ${quote(node.name)}: worker.kill() threw: ${toError(error, "kill").message}`);
+    }
+  }
+
+  #abortStart(node: ManifoldNode): void {
+    if (node.abort === undefined || node.abort.signal.aborted) return;
+    this.#armStuck(node);
+    try {
+      node.abort.abort();
+    } catch (error) {
+      this.#config.logger.warn(`manifold ${quote(node.name)}: an abort listener threw: ${toError(error, "abort").message}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- bouncing (rule 3)
+
+  /**
+   * Restarts every dependent of `node`. A running dependent that is killed
+   * passes the bounce on to its own dependents at once, rather than when it
+   * has stopped: they would be bounced then anyway, and marking the whole
+   * affected subgraph now makes every restart in it wait for its inputs
+   * (rule 9), so each affected manifold restarts exactly once.
+   */
+  #bounceDependents(node: ManifoldNode): void {
+    if (this.#dying) return;
+    const stack = [node];
+    while (stack.length > 0) {
+      const current = stack.pop() as ManifoldNode;
+      for (const dependent of this.#graph.dependentsOf(current.name)) {
+        if (this.#bounce(dependent)) stack.push(dependent);
+      }
+    }
+  }
+
+  /** Bounces one dependent; true if it killed a running worker (whose dependents are affected too). */
+  #bounce(node: ManifoldNode): boolean {
+    if (!node.installed) return false;
+    switch (node.phase) {
+      case "idle":
+        this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
+        return false;
+      case "delayed":
+        // An input change cuts an error delay short, as in Juju.
+        if (!node.timerIsBounce) {
+          node.recentErrors = 1;
+          this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
+        }
+        return false;
+      case "ready":
+      case "blocked":
+        return false; // its start has not been called: it will see the change
+      case "starting":
+        node.restartWanted = true;
+        this.#abortStart(node);
+        this.#refreshHolding(node);
+        return false;
+      case "running":
+        this.#stopWorker(node, true);
+        return true;
+      case "stopping":
+        node.restartWanted = true;
+        this.#refreshHolding(node);
+        return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** Starts `node` after `delay` ms: through the ready queue when 0, a timer otherwise. */
+  #scheduleStart(node: ManifoldNode, delay: number, isBounce: boolean): void {
+    this.#clearTimer(node);
+    if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
+    if (delay <= 0) return this.#makeReady(node);
+    const token = node.timerToken;
+    node.timerIsBounce = isBounce;
+    node.timer = this.#config.clock.setTimeout(() => this.#post({ kind: "due", node, token }), delay);
+    this.#setPhase(node, "delayed");
+  }
+
+  #clearTimer(node: ManifoldNode): void {
+    node.timerToken++;
+    if (node.timer === undefined) return;
+    this.#config.clock.clearTimeout(node.timer);
+    node.timer = undefined;
+  }
+
+  #onDue(node: ManifoldNode, token: number): void {
+    if (node.timerToken !== token || node.phase !== "delayed") return;
+    node.timer = undefined;
+    this.#makeReady(node);
+  }
+
+  #armStuck(node: ManifoldNode): void {
+    if (node.stuckTimer !== undefined || node.stuck || this.#finished) return;
+    const timeout = node.manifold.stopTimeout ?? this.#config.stopTimeout;
+    if (timeout <= 0) return;
+    const attempt = node.attempt;
+    node.stuckTimer = this.#config.clock.setTimeout(() => this.#post({ kind: "stuck", node, attempt }), timeout);
+  }
+
+  #onStuck(node: ManifoldNode, attempt: number): void {
+    if (node.attempt !== attempt || !node.live || node.stuck) return;
+    node.stuckTimer = undefined;
+    node.stuck = true;
+    this.#stuck++;
+    this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
+    this.#refreshHolding(node);
+    if (node.countedForShutdown) this.#releaseInputsForShutdown(node);
+  }
+
+  // ---------------------------------------------------------------- uninstall and shutdown
+
+  #onUninstall(node: ManifoldNode): void {
+    this.#config.logger.debug(`uninstalling manifold ${quote(node.name)}`);
+    const ran = node.workerRan;
+    switch (node.phase) {
+      case "starting":
+        node.restartWanted = false;
+        this.#abortStart(node);
+        this.#refreshHolding(node);
+        break;
+      case "running":
+        this.#stopWorker(node, false);
+        break;
+      case "stopping":
+        node.restartWanted = false;
+        this.#refreshHolding(node);
+        break;
+      default:
+        this.#clearTimer(node);
+        this.#setPhase(node, "idle");
+    }
+    if (ran) this.#bounceDependents(node);
+  }
+
+  /** Runs when a node's start or worker has settled (it is no longer live). */
+  #afterSettled(node: ManifoldNode): void {
+    if (node.stuckTimer !== undefined) {
+      this.#config.clock.clearTimeout(node.stuckTimer);
+      node.stuckTimer = undefined;
+    }
+    if (node.stuck) {
+      node.stuck = false;
+      this.#stuck--;
+    }
+    if (node.countedForShutdown) this.#releaseInputsForShutdown(node);
+    if (!node.installed) {
+      if (this.#retiring.get(node.name) === node) this.#retiring.delete(node.name);
+      const waiters = node.uninstallWaiters;
+      node.uninstallWaiters = undefined;
+      if (waiters !== undefined) for (const resolve of waiters) resolve();
+      const successor = this.#graph.get(node.name);
+      if (successor !== undefined) this.#unblock(successor);
+    }
+  }
+
+  /**
+   * Shutdown stops dependents before their inputs: each node counts its live
+   * dependents, and its worker is killed when that count reaches zero. Starts
+   * in flight are aborted at once. O(N + E) in total.
+   */
+  #onKill(): void {
+    if (this.#dying) return;
+    this.#dying = true;
+    this.#config.logger.info("engine stopping");
+    const nodes = [...this.#graph.nodes(), ...this.#retiring.values()];
+    for (const node of nodes) {
+      this.#clearTimer(node);
+      node.restartWanted = false;
+      if (node.phase === "delayed" || node.phase === "ready" || node.phase === "blocked") {
+        this.#setPhase(node, "idle");
+      } else if (node.phase === "running" && node.worker === this.#self) {
+        node.worker = undefined;
+        node.workerRan = false;
+        this.#setPhase(node, "idle");
+      } else {
+        this.#refreshHolding(node);
+      }
+    }
+    for (const node of this.#graph.nodes()) {
+      if (!node.live) continue;
+      node.countedForShutdown = true;
+      for (const name of node.inputs) {
+        const input = this.#graph.get(name);
+        if (input !== undefined) input.liveDependents++;
+      }
+    }
+    for (const node of nodes) {
+      if (node.phase === "starting") this.#abortStart(node);
+      else if (node.phase === "running" && node.liveDependents === 0) this.#stopWorker(node, false);
+    }
+  }
+
+  #releaseInputsForShutdown(node: ManifoldNode): void {
+    node.countedForShutdown = false;
+    for (const name of node.inputs) {
+      const input = this.#graph.get(name);
+      if (input === undefined || input.liveDependents === 0) continue;
+      if (--input.liveDependents === 0 && input.phase === "running") this.#stopWorker(input, false);
+    }
+  }
+
+  /** Rule 7: wait() settles once every worker has settled (or is stuck) and no timer is left. */
+  #checkFinished(): void {
+    if (!this.#dying || this.#finished || this.#live > this.#stuck) return;
+    this.#finished = true;
+    const stuck: string[] = [];
+    for (const node of [...this.#graph.nodes(), ...this.#retiring.values()]) {
+      this.#clearTimer(node);
+      if (node.stuck) stuck.push(node.name);
+    }
+    this.#config.logger.info("engine stopped");
+    if (stuck.length > 0) {
+      stuck.sort();
+      this.#rejectDone(new ShutdownTimeoutError(undefined, { manifolds: stuck, cause: this.#worst }));
+      return;
+    }
+    if (this.#worst === undefined) return this.#resolveDone();
+    let error: unknown = this.#worst;
+    if (this.#config.filter !== undefined) {
+      try {
+        error = this.#config.filter(this.#worst);
+      } catch (thrown) {
+        error = thrown;
+      }
+    }
+    if (error === undefined || error === null) this.#resolveDone();
+    else this.#rejectDone(toError(error, "EngineConfig.filter"));
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The engine's report: types, and turning node state (and workers' own
+ * reports) into plain JSON-serialisable data.
+ */
+import type { ManifoldNode, ResourceLogEntry } from "./node.js";
+import { isReporter, type Reporter } from "./workers.js";
+
+/** What `engine.report()` returns. (A type alias so it is assignable to `Record<string, unknown>`.) */
+export type EngineReport = {
+  /** "started" until `kill()`, "stopping" until every worker has stopped, then "stopped". */
+  state: "started" | "stopping" | "stopped";
+  /** The worst fatal error (before the config `filter`), once there is one. */
+  error?: string;
+  /** One entry per installed manifold. */
+  manifolds: Record<string, ManifoldReport>;
+};
+
+/** One manifold's entry in an {@link EngineReport}. */
+export type ManifoldReport = {
+  /** "starting" while a start is scheduled or running, "started" while its worker runs, "stopping" until it has stopped, else "stopped". */
+  state: "starting" | "started" | "stopping" | "stopped";
+  /** ISO 8601 UTC time at which `state` last changed. */
+  since: string;
+  /** The names of its inputs. */
+  inputs: string[];
+  /** Most recent error from start or worker (after filter), kept until the next successful start. */
+  error?: string;
+  /** Successful starts so far. */
+  startCount: number;
+  /** ISO 8601 UTC time of the last successful start; kept after the worker stops. */
+  lastStart?: string;
+  /** The worker's own `report()`, if it is a Reporter (or `{ error }` if that threw). */
+  report?: Record<string, unknown>;
+  /** `getResource` calls of the last start attempt. */
+  resourceLog?: { name: string; error?: string }[];
+  /** The worker (or aborted start) did not settle within its stopTimeout after the engine stopped it. */
+  stuck?: boolean;
+};
+
+/** ISO 8601 UTC rendering of a clock time. @internal */
+export function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}
+
+/** Sets `key` as an own enumerable property even when it is `__proto__`. @internal */
+export function setEntry<T>(record: Record<string, T>, key: string, value: T): void {
+  if (key === "__proto__") {
+    Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    record[key] = value;
+  }
+}
+
+const MAX_DEPTH = 32;
+
+/**
+ * A JSON-serialisable copy of `value`: cycles become "[Circular]", functions
+ * and symbols are dropped, bigints become strings, errors become their message,
+ * anything nested deeper than 32 levels becomes "[Too deep]".
+ * @internal
+ */
+export function toJsonSafe(value: unknown, ancestors: unknown[] = []): unknown {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      return Number.isFinite(value) ? value : String(value);
+    case "bigint":
+      return value.toString();
+    case "undefined":
+    case "function":
+    case "symbol":
+      return undefined;
+  }
+  if (value === null) return null;
+  if (ancestors.includes(value)) return "[Circular]";
+  if (ancestors.length >= MAX_DEPTH) return "[Too deep]";
+  if (value instanceof Error) return value.message;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
+  ancestors.push(value);
+  try {
+    if (Array.isArray(value)) return value.map((item) => toJsonSafe(item, ancestors) ?? null);
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(value as object)) {
+      const item = toJsonSafe((value as Record<string, unknown>)[key], ancestors);
+      if (item !== undefined) setEntry(copy, key, item);
+    }
+    return copy;
+  } catch (error) {
+    return `[unreadable: ${error instanceof Error ? error.message : String(error)}]`;
+  } finally {
+    ancestors.pop();
+  }
+}
+
+/** A worker's own report, made safe; `{ error }` if `report()` threw or returned a non-object. */
+function workerReport(worker: Reporter): Record<string, unknown> {
+  try {
+    const report = toJsonSafe(worker.report());
+    if (report !== null && typeof report === "object" && !Array.isArray(report)) return report as Record<string, unknown>;
+    return { error: `report() returned ${report === undefined ? "nothing" : "a non-object"}; it must return a plain object` };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/**
+ * One manifold's report entry. `self` is the engine itself, whose report is
+ * never nested in its own (SPEC rule 11); `withWorkerReports` is false when
+ * a worker's report() re-entered engine.report().
+ * @internal
+ */
+export function manifoldReport(node: ManifoldNode, self: unknown, withWorkerReports: boolean): ManifoldReport {
+  const entry: ManifoldReport = {
+    state: node.reportState,
+    since: isoTime(node.since),
+    inputs: [...node.inputs],
+    startCount: node.startCount,
+  };
+  if (node.error !== undefined) entry.error = node.error.message;
+  if (node.lastStart !== undefined) entry.lastStart = isoTime(node.lastStart);
+  if (node.worker !== undefined && node.worker !== self && isReporter(node.worker)) {
+    entry.report = withWorkerReports
+      ? workerReport(node.worker)
+      : { error: "skipped: a worker's report() called engine.report() again" };
+  }
+  if (node.resourceLog !== undefined) entry.resourceLog = node.resourceLog.map((item: ResourceLogEntry) => ({ ...item }));
+  if (node.stuck) entry.stuck = true;
+  return entry;
+}

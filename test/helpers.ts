@@ -1,0 +1,117 @@
+/**
+ * Shared test tools: a fake clock that records and fires timers on demand, a
+ * way to let every pending promise callback run, and workers tests control.
+ */
+import { createWorker, type Clock, type Worker } from "../src/index.js";
+
+/** A timer the fake clock holds. */
+export interface FakeTimer {
+  readonly id: number;
+  readonly due: number;
+  readonly delay: number;
+  readonly fn: () => void;
+}
+
+/** A Clock whose time moves only when the test says so. */
+export class FakeClock implements Clock {
+  #now: number;
+  #nextId = 1;
+  readonly #timers = new Map<number, FakeTimer>();
+  /** Every delay ever passed to setTimeout, in order. */
+  readonly delays: number[] = [];
+
+  constructor(start = Date.UTC(2026, 0, 1)) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.#nextId++;
+    this.delays.push(ms);
+    this.#timers.set(id, { id, due: this.#now + ms, delay: ms, fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /** Timers not yet fired or cleared, earliest first. */
+  get pending(): FakeTimer[] {
+    return [...this.#timers.values()].sort((a, b) => a.due - b.due || a.id - b.id);
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due, in order, settling promises between them. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      const next = this.pending[0];
+      if (next === undefined || next.due > target) break;
+      this.#timers.delete(next.id);
+      this.#now = Math.max(this.#now, next.due);
+      next.fn();
+      await settle();
+    }
+    this.#now = target;
+    await settle();
+  }
+
+  /** Fires the earliest pending timer (moving time to it) and returns its delay. */
+  async fireNext(): Promise<number> {
+    const next = this.pending[0];
+    if (next === undefined) throw new Error("FakeClock.fireNext: no timer is pending");
+    await this.advance(next.due - this.#now);
+    return next.delay;
+  }
+}
+
+/** Lets every queued promise callback (and the callbacks they queue) run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** A worker the test stops by hand, that records whether it was killed. */
+export class TestWorker implements Worker {
+  killed = false;
+  #resolve!: () => void;
+  #reject!: (error: unknown) => void;
+  readonly #done: Promise<void>;
+  /** When true, kill() makes wait() resolve at once; otherwise the test settles it. */
+  readonly stopOnKill: boolean;
+
+  constructor(readonly label = "worker", options: { stopOnKill?: boolean } = {}) {
+    this.stopOnKill = options.stopOnKill ?? true;
+    this.#done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#done.catch(() => undefined);
+  }
+
+  kill(): void {
+    this.killed = true;
+    if (this.stopOnKill) this.#resolve();
+  }
+
+  wait(): Promise<void> {
+    return this.#done;
+  }
+
+  /** The worker stops by itself, cleanly. */
+  complete(): void {
+    this.#resolve();
+  }
+
+  /** The worker stops by itself with `error`. */
+  fail(error: unknown): void {
+    this.#reject(error);
+  }
+}
+
+/** A worker that runs until killed. */
+export function idleWorker(): Worker {
+  return createWorker((signal) => new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve())));
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Property tests run thousands of engine lifetimes; give them room on 2 cores.
+    testTimeout: 120_000,
+    // An unhandled rejection anywhere fails the run: the engine promises none.
+    dangerouslyIgnoreUnhandledErrors: false,
+  },
+});
