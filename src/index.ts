@@ -1,9 +1,6 @@
-/**
- * manifold-engine: an embeddable dependency engine in the line of Juju's
- * `worker/dependency`. Explicit named exports only, so the API report stays
- * reviewable.
- * @packageDocumentation
- */
+// manifold-engine: an embeddable dependency engine in the line of Juju's
+// `worker/dependency`. Explicit named exports only, so the API report stays
+// reviewable.
 export { Engine } from "./engine.js";
 export type { Clock, EngineConfig, Logger } from "./config.js";
 export {

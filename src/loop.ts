@@ -13,43 +13,40 @@
  * the attempt (or timer) it belongs to, and the handler drops it when that is
  * no longer the node's current one.
  *
+ * Why one file of this size: every state change of every manifold is here,
+ * so "a worker exits with an error" can be followed from its message
+ * (`#onStopped`) to the restart decision (`#afterStop`) to the timer
+ * (`#scheduleStart`) without leaving it. What decides nothing lives elsewhere:
+ * the queues (`mailbox.ts`), calling start functions (`start-attempt.ts`),
+ * reading errors (`failure.ts`), shutdown order (`shutdown.ts`), reports.
+ *
  * Costs: a start with delay 0 goes through the ready queue, never a timer; a
  * bounce touches only the transitive dependents it restarts; shutdown touches
  * each node and edge a constant number of times. Nothing here scans the whole
  * graph per event.
  */
 import type { ResolvedConfig } from "./config.js";
-import { AlreadyInstalledError, BounceError, EngineStoppedError, errorIs, MissingError, ShutdownTimeoutError, toError, UninstallError, describeValue } from "./errors.js";
+import { AlreadyInstalledError, EngineStoppedError, toError } from "./errors.js";
+import { classify, filterError, isFatal, nextRecentErrors, rankFatal, type Verdict } from "./failure.js";
 import { Graph } from "./graph.js";
+import { Mailbox } from "./mailbox.js";
 import type { CheckedManifold } from "./manifold.js";
 import { ManifoldNode, type Phase, type ResourceLogEntry } from "./node.js";
 import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from "./report.js";
 import { errorRestartDelay, spread } from "./schedule.js";
-import { StartContextImpl, type Snapshot } from "./start-context.js";
-import { notAWorker, type Worker } from "./workers.js";
+import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
+import { quote, runStartAttempt, type AttemptMessage } from "./start-attempt.js";
+import type { Snapshot } from "./start-context.js";
+import type { Worker } from "./workers.js";
 
 type Message =
-  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; log: ResourceLogEntry[] }
-  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; log: ResourceLogEntry[] }
-  | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined }
+  | AttemptMessage
   | { kind: "due"; node: ManifoldNode; token: number }
   | { kind: "stuck"; node: ManifoldNode; attempt: number }
   | { kind: "uninstall"; node: ManifoldNode }
   | { kind: "kill" };
 
 const EMPTY_SNAPSHOT: Snapshot = Object.freeze([]);
-
-function quote(name: string): string {
-  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  try {
-    return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function";
-  } catch {
-    return false;
-  }
-}
 
 /** @internal */
 export class EngineLoop {
@@ -60,12 +57,7 @@ export class EngineLoop {
   /** Uninstalled nodes whose start or worker has not settled yet, by name. */
   readonly #retiring = new Map<string, ManifoldNode>();
 
-  #messages: (Message | undefined)[] = [];
-  #messageHead = 0;
-  #ready: (ManifoldNode | undefined)[] = [];
-  #readyHead = 0;
-  #draining = false;
-  #drainScheduled = false;
+  readonly #mailbox: Mailbox<Message, ManifoldNode>;
 
   #dying = false;
   #finished = false;
@@ -83,6 +75,12 @@ export class EngineLoop {
   constructor(config: ResolvedConfig, self: Worker) {
     this.#config = config;
     this.#self = self;
+    this.#mailbox = new Mailbox<Message, ManifoldNode>({
+      message: (message) => this.#dispatch(message),
+      ready: (node) => this.#processReady(node),
+      crashed: (what, error) => this.#crashed(what, error),
+      idle: () => this.#checkFinished(),
+    });
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -163,57 +161,15 @@ export class EngineLoop {
   // ---------------------------------------------------------------- the loop
 
   #post(message: Message): void {
-    this.#messages.push(message);
-    if (!this.#draining) this.#drain();
-  }
-
-  /** Public installs queue starts without draining, so a batch of installs starts in dependency order. */
-  #scheduleDrain(): void {
-    if (this.#draining || this.#drainScheduled) return;
-    this.#drainScheduled = true;
-    queueMicrotask(() => {
-      this.#drainScheduled = false;
-      this.#drain();
-    });
-  }
-
-  #drain(): void {
-    if (this.#draining) return;
-    this.#draining = true;
-    try {
-      for (;;) {
-        if (this.#messageHead < this.#messages.length) {
-          const message = this.#messages[this.#messageHead] as Message;
-          this.#messages[this.#messageHead++] = undefined;
-          this.#guard(message.kind, () => this.#dispatch(message));
-        } else if (this.#readyHead < this.#ready.length) {
-          const node = this.#ready[this.#readyHead] as ManifoldNode;
-          this.#ready[this.#readyHead++] = undefined;
-          this.#guard("ready", () => this.#processReady(node));
-        } else {
-          break;
-        }
-      }
-      this.#messages.length = 0;
-      this.#messageHead = 0;
-      this.#ready.length = 0;
-      this.#readyHead = 0;
-    } finally {
-      this.#draining = false;
-    }
-    this.#checkFinished();
+    this.#mailbox.post(message);
   }
 
   /** A bug in a handler must not wedge the loop: it becomes the engine's fatal error. */
-  #guard(what: string, handle: () => void): void {
-    try {
-      handle();
-    } catch (error) {
-      const internal = new Error(`manifold-engine internal error while handling ${what}: ${toError(error, what).message}`, { cause: error });
-      this.#config.logger.error(internal.message);
-      this.#worst = internal;
-      this.#messages.push({ kind: "kill" });
-    }
+  #crashed(what: string, error: unknown): void {
+    const internal = new Error(`manifold-engine internal error while handling ${what}: ${toError(error, what).message}`, { cause: error });
+    this.#config.logger.error(internal.message);
+    this.#worst = internal;
+    this.#mailbox.enqueue({ kind: "kill" });
   }
 
   #dispatch(message: Message): void {
@@ -270,8 +226,7 @@ export class EngineLoop {
 
   #makeReady(node: ManifoldNode): void {
     this.#setPhase(node, "ready");
-    this.#ready.push(node);
-    this.#scheduleDrain();
+    this.#mailbox.pushReady(node);
   }
 
   /** Rule 9: start only when no installed input (and no retiring namesake) has a start in flight. */
@@ -310,57 +265,8 @@ export class EngineLoop {
     const abort = new AbortController();
     node.abort = abort;
     node.restartWanted = false;
-    const context = new StartContextImpl(node, this.#snapshot(node), abort.signal);
     this.#setPhase(node, "starting");
-    let result: unknown;
-    try {
-      result = node.manifold.start(context);
-    } catch (error) {
-      return this.#startSettled(node, attempt, context, false, error);
-    }
-    if (isThenable(result)) {
-      Promise.resolve(result).then(
-        (worker) => this.#startSettled(node, attempt, context, true, worker),
-        (error: unknown) => this.#startSettled(node, attempt, context, false, error),
-      );
-    } else {
-      this.#startSettled(node, attempt, context, true, result);
-    }
-  }
-
-  /** Runs when a start function settles (possibly outside the loop): expire the context, watch the worker, tell the loop. */
-  #startSettled(node: ManifoldNode, attempt: number, context: StartContextImpl, ok: boolean, value: unknown): void {
-    const log = context.expire();
-    const problem = ok ? notAWorker(value) : undefined;
-    if (ok && problem === undefined) {
-      const worker = value as Worker;
-      this.#watch(node, attempt, worker);
-      return this.#post({ kind: "started", node, attempt, worker, log });
-    }
-    const error = ok
-      ? new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`)
-      : toError(value, `the start function of manifold ${quote(node.name)}`);
-    this.#post({ kind: "startFailed", node, attempt, error, log });
-  }
-
-  /** Attaches to the worker's wait() at once, so its failure is never unhandled. */
-  #watch(node: ManifoldNode, attempt: number, worker: Worker): void {
-    if (worker === this.#self) return;
-    let waiting: unknown;
-    try {
-      waiting = worker.wait();
-    } catch (error) {
-      waiting = Promise.reject(error);
-    }
-    if (!isThenable(waiting)) {
-      waiting = Promise.reject(
-        new TypeError(`manifold ${quote(node.name)}: worker.wait() returned ${describeValue(waiting)}; it must return a promise`),
-      );
-    }
-    Promise.resolve(waiting).then(
-      () => this.#post({ kind: "stopped", node, attempt, error: undefined }),
-      (error: unknown) => this.#post({ kind: "stopped", node, attempt, error: toError(error, `the worker of manifold ${quote(node.name)}`) }),
-    );
+    runStartAttempt(node, attempt, this.#snapshot(node), abort.signal, this.#self, (message) => this.#post(message));
   }
 
   #onStarted(node: ManifoldNode, attempt: number, worker: Worker, log: ResourceLogEntry[]): void {
@@ -398,10 +304,10 @@ export class EngineLoop {
     const aborted = node.abort?.signal.aborted === true;
     node.abort = undefined;
     node.resourceLog = log;
-    const error = this.#noteError(node, raw, "start");
-    if (aborted) node.recentErrors = 1;
-    else this.#countFailure(node, error, undefined);
-    this.#afterStop(node, error, aborted);
+    const verdict = classify(this.#noteError(node, raw, "start"));
+    // An aborted start resets backoff: the input change that aborted it may well fix it.
+    node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);
+    this.#afterStop(node, verdict, aborted);
   }
 
   // ---------------------------------------------------------------- stopping
@@ -413,83 +319,52 @@ export class EngineLoop {
     node.worker = undefined;
     node.workerRan = false;
     const error = raw === undefined ? undefined : this.#noteError(node, raw, "worker");
-    this.#countFailure(node, error, ran ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined);
+    const verdict = classify(error);
+    const ranFor = ran ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined;
+    node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
     const bounce = ran && node.installed;
-    this.#afterStop(node, error, killed);
+    this.#afterStop(node, verdict, killed);
     if (bounce) this.#bounceDependents(node);
   }
 
-  /** Decides what follows a start or worker that has settled without a worker left (SPEC rule 4). */
-  #afterStop(node: ManifoldNode, error: Error | undefined, killed: boolean): void {
+  /** Decides what follows a start or worker that settled without leaving a worker (SPEC rule 4). */
+  #afterStop(node: ManifoldNode, verdict: Verdict, killed: boolean): void {
     if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
     if (killed) {
+      // The engine stopped it: restart after bounceDelay if still wanted, whatever it returned.
       if (node.restartWanted) return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
       return this.#setPhase(node, "idle");
     }
-    if (error === undefined || errorIs(error, MissingError)) return this.#setPhase(node, "idle");
-    if (errorIs(error, BounceError)) return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
-    if (errorIs(error, UninstallError)) {
-      this.#config.logger.debug(`manifold ${quote(node.name)} asked to be uninstalled`);
-      this.#graph.remove(node);
-      node.installed = false;
-      return this.#setPhase(node, "idle");
-    }
-    this.#config.logger.error(`manifold ${quote(node.name)} failed: ${error.message}`);
-    this.#scheduleStart(node, errorRestartDelay(this.#config, node.recentErrors), false);
-  }
-
-  /** Rule 5: how an error counts towards backoff. `ranFor` is undefined for start errors. */
-  #countFailure(node: ManifoldNode, error: Error | undefined, ranFor: number | undefined): void {
-    if (error === undefined || errorIs(error, BounceError) || errorIs(error, UninstallError)) return;
-    if (errorIs(error, MissingError)) {
-      node.recentErrors = 1;
-    } else if (ranFor !== undefined && ranFor >= this.#config.backoffResetTime) {
-      node.recentErrors = 1;
-    } else {
-      node.recentErrors++;
+    switch (verdict) {
+      case "completed":
+      case "missing":
+        return this.#setPhase(node, "idle"); // until an input changes
+      case "bounce":
+        return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
+      case "uninstall":
+        this.#config.logger.debug(`manifold ${quote(node.name)} asked to be uninstalled`);
+        this.#graph.remove(node);
+        node.installed = false;
+        return this.#setPhase(node, "idle");
+      case "unknown":
+        this.#config.logger.error(`manifold ${quote(node.name)} failed: ${node.error?.message ?? "unknown error"}`);
+        return this.#scheduleStart(node, errorRestartDelay(this.#config, node.recentErrors), false);
     }
   }
 
-  /** Filters an error through the manifold's filter, records it, and checks whether it is fatal. */
+  /** Filters an error, records it on the node, and stops the engine if it is fatal (rule 6). */
   #noteError(node: ManifoldNode, raw: Error, source: "start" | "worker"): Error | undefined {
-    let error: Error | undefined = raw;
-    const filter = node.manifold.filter;
-    if (filter !== undefined) {
-      try {
-        const filtered = filter.call(node.manifold, raw);
-        error = filtered === undefined || filtered === null ? undefined : toError(filtered, `the filter of manifold ${quote(node.name)}`);
-      } catch (thrown) {
-        error = toError(thrown, `the filter of manifold ${quote(node.name)}`);
-        this.#config.logger.error(`the filter of manifold ${quote(node.name)} threw: ${error.message}`);
-      }
-    }
+    const error = filterError(node.name, node.manifold, raw, this.#config);
     if (error === undefined) return undefined;
     node.error = error;
     this.#config.logger.debug(`manifold ${quote(node.name)} ${source} error: ${error.message}`);
-    let fatal = false;
-    try {
-      fatal = Boolean(this.#config.isFatal(error));
-    } catch (thrown) {
-      this.#config.logger.error(`EngineConfig.isFatal threw on ${quote(node.name)}'s error; treating it as not fatal: ${toError(thrown, "isFatal").message}`);
+    if (isFatal(this.#config, error, node.name)) {
+      this.#worst = rankFatal(this.#config, this.#worst, error);
+      this.#config.logger.error(`fatal error from ${quote(node.name)}, stopping the engine: ${error.message}`);
+      // Stop after the current message, so no handler runs half-way through a shutdown.
+      this.#mailbox.enqueue({ kind: "kill" });
     }
-    if (fatal) this.#recordFatal(error);
     return error;
-  }
-
-  /** Rule 6: rank the fatal error, then stop the engine (after the current message). */
-  #recordFatal(error: Error): void {
-    if (this.#worst === undefined) {
-      this.#worst = error;
-    } else if (this.#config.worstError !== undefined) {
-      try {
-        const worst = this.#config.worstError(error, this.#worst);
-        if (worst !== undefined && worst !== null) this.#worst = toError(worst, "EngineConfig.worstError");
-      } catch (thrown) {
-        this.#config.logger.error(`EngineConfig.worstError threw; keeping the previous worst error: ${toError(thrown, "worstError").message}`);
-      }
-    }
-    this.#config.logger.error(`fatal error, stopping the engine: ${error.message}`);
-    this.#messages.push({ kind: "kill" });
   }
 
   /** Kills the worker (never the engine itself); it restarts after it stops if `restart`. */
@@ -501,7 +376,7 @@ export class EngineLoop {
     const worker = node.worker as Worker;
     if (worker === this.#self) {
       // Never kill ourselves (rule 11): our own "worker" stops when we say so.
-      this.#messages.push({ kind: "stopped", node, attempt: node.attempt, error: undefined });
+      this.#mailbox.enqueue({ kind: "stopped", node, attempt: node.attempt, error: undefined });
       return;
     }
     try {
@@ -614,7 +489,7 @@ export class EngineLoop {
     this.#stuck++;
     this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
     this.#refreshHolding(node);
-    if (node.countedForShutdown) this.#releaseInputsForShutdown(node);
+    this.#releaseInputs(node);
   }
 
   // ---------------------------------------------------------------- uninstall and shutdown
@@ -652,7 +527,7 @@ export class EngineLoop {
       node.stuck = false;
       this.#stuck--;
     }
-    if (node.countedForShutdown) this.#releaseInputsForShutdown(node);
+    this.#releaseInputs(node);
     if (!node.installed) {
       if (this.#retiring.get(node.name) === node) this.#retiring.delete(node.name);
       const waiters = node.uninstallWaiters;
@@ -686,27 +561,15 @@ export class EngineLoop {
         this.#refreshHolding(node);
       }
     }
-    for (const node of this.#graph.nodes()) {
-      if (!node.live) continue;
-      node.countedForShutdown = true;
-      for (const name of node.inputs) {
-        const input = this.#graph.get(name);
-        if (input !== undefined) input.liveDependents++;
-      }
-    }
+    countLiveDependents(this.#graph);
     for (const node of nodes) {
       if (node.phase === "starting") this.#abortStart(node);
       else if (node.phase === "running" && node.liveDependents === 0) this.#stopWorker(node, false);
     }
   }
 
-  #releaseInputsForShutdown(node: ManifoldNode): void {
-    node.countedForShutdown = false;
-    for (const name of node.inputs) {
-      const input = this.#graph.get(name);
-      if (input === undefined || input.liveDependents === 0) continue;
-      if (--input.liveDependents === 0 && input.phase === "running") this.#stopWorker(input, false);
-    }
+  #releaseInputs(node: ManifoldNode): void {
+    releaseInputs(this.#graph, node, (input) => this.#stopWorker(input, false));
   }
 
   /** Rule 7: wait() settles once every worker has settled (or is stuck) and no timer is left. */
@@ -719,21 +582,8 @@ export class EngineLoop {
       if (node.stuck) stuck.push(node.name);
     }
     this.#config.logger.info("engine stopped");
-    if (stuck.length > 0) {
-      stuck.sort();
-      this.#rejectDone(new ShutdownTimeoutError(undefined, { manifolds: stuck, cause: this.#worst }));
-      return;
-    }
-    if (this.#worst === undefined) return this.#resolveDone();
-    let error: unknown = this.#worst;
-    if (this.#config.filter !== undefined) {
-      try {
-        error = this.#config.filter(this.#worst);
-      } catch (thrown) {
-        error = thrown;
-      }
-    }
-    if (error === undefined || error === null) this.#resolveDone();
-    else this.#rejectDone(toError(error, "EngineConfig.filter"));
+    const outcome = shutdownOutcome(stuck, this.#worst, this.#config.filter);
+    if (outcome === undefined) this.#resolveDone();
+    else this.#rejectDone(outcome);
   }
 }

@@ -1,0 +1,92 @@
+/**
+ * One start attempt, from calling the start function to telling the loop how
+ * it went. This code runs partly outside the loop (when the start function's
+ * promise settles), so it changes no manifold state: it expires the context,
+ * checks the result, attaches to the worker's `wait()` at once (so a failure is
+ * never unhandled), and posts a message.
+ */
+import { describeValue, toError } from "./errors.js";
+import type { ManifoldNode, ResourceLogEntry } from "./node.js";
+import { StartContextImpl, type Snapshot } from "./start-context.js";
+import { notAWorker, type Worker } from "./workers.js";
+
+/** What a start attempt tells the loop. @internal */
+export type AttemptMessage =
+  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; log: ResourceLogEntry[] }
+  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; log: ResourceLogEntry[] }
+  | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined };
+
+/** @internal */
+export function quote(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  try {
+    return (
+      value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function"
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Calls the node's start function with a fresh context over `snapshot`.
+ * `self` is the engine, whose own wait() is never watched (rule 11).
+ * @internal
+ */
+export function runStartAttempt(
+  node: ManifoldNode,
+  attempt: number,
+  snapshot: Snapshot,
+  signal: AbortSignal,
+  self: Worker,
+  post: (message: AttemptMessage) => void,
+): void {
+  const context = new StartContextImpl(node, snapshot, signal);
+  const settled = (ok: boolean, value: unknown): void => {
+    const log = context.expire();
+    const problem = ok ? notAWorker(value) : undefined;
+    if (ok && problem === undefined) {
+      const worker = value as Worker;
+      if (worker !== self) watchWorker(node, attempt, worker, post);
+      return post({ kind: "started", node, attempt, worker, log });
+    }
+    const error = ok
+      ? new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`)
+      : toError(value, `the start function of manifold ${quote(node.name)}`);
+    post({ kind: "startFailed", node, attempt, error, log });
+  };
+  let result: unknown;
+  try {
+    result = node.manifold.start(context);
+  } catch (error) {
+    return settled(false, error);
+  }
+  if (isThenable(result)) {
+    Promise.resolve(result).then(
+      (worker) => settled(true, worker),
+      (error: unknown) => settled(false, error),
+    );
+  } else {
+    settled(true, result);
+  }
+}
+
+/** Attaches to the worker's wait() at once, so its failure is never unhandled. */
+function watchWorker(node: ManifoldNode, attempt: number, worker: Worker, post: (message: AttemptMessage) => void): void {
+  let waiting: unknown;
+  try {
+    waiting = worker.wait();
+  } catch (error) {
+    waiting = Promise.reject(error);
+  }
+  if (!isThenable(waiting)) {
+    waiting = Promise.reject(new TypeError(`manifold ${quote(node.name)}: worker.wait() returned ${describeValue(waiting)}; it must return a promise`));
+  }
+  Promise.resolve(waiting).then(
+    () => post({ kind: "stopped", node, attempt, error: undefined }),
+    (error: unknown) => post({ kind: "stopped", node, attempt, error: toError(error, `the worker of manifold ${quote(node.name)}`) }),
+  );
+}
