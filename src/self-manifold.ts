@@ -23,11 +23,18 @@ export function selfManifold(engine: Engine): Manifold<Engine, EngineControls> {
   return {
     inputs: [],
     start: () => engine,
-    output: (worker) => ({
-      install: worker.install.bind(worker),
-      installAll: worker.installAll.bind(worker),
-      uninstall: worker.uninstall.bind(worker),
-      report: worker.report.bind(worker),
-    }),
+    output: (worker) => {
+      // Controls are bound to `engine` only: a self manifold must never hand
+      // one engine's controls out for another.
+      if (worker !== engine) {
+        throw new TypeError("selfManifold: output was given a worker that is not this manifold's engine; install selfManifold(engine) into that same engine");
+      }
+      return {
+        install: engine.install.bind(engine),
+        installAll: engine.installAll.bind(engine),
+        uninstall: engine.uninstall.bind(engine),
+        report: engine.report.bind(engine),
+      };
+    },
   };
 }

@@ -46,6 +46,8 @@ export class FakeClock implements Clock {
 
   /** Moves time forward by `ms`, firing every timer that falls due, in order, settling promises between them. */
   async advance(ms: number): Promise<void> {
+    // Let starts queued by synchronous installs run first, at the current time.
+    await settle();
     const target = this.#now + ms;
     for (;;) {
       const next = this.pending[0];
