@@ -97,10 +97,11 @@ export class EngineLoop {
 
   /** Adds every manifold or none; each starts at once (via the ready queue). */
   install(batch: readonly CheckedManifold[]): void {
+    if (this.#dying) {
+      const what = batch.length === 1 ? `manifold ${quote((batch[0] as CheckedManifold).name)}` : `${batch.length} manifolds`;
+      throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);
+    }
     for (const { name } of batch) {
-      if (this.#dying) {
-        throw new EngineStoppedError(`cannot install manifold ${quote(name)}: the engine is stopping or stopped`);
-      }
       if (this.#graph.get(name) !== undefined) throw new AlreadyInstalledError(undefined, { manifoldName: name });
     }
     const now = this.#config.clock.now();
@@ -358,7 +359,8 @@ export class EngineLoop {
     if (error === undefined) return undefined;
     node.error = error;
     this.#config.logger.debug(`manifold ${quote(node.name)} ${source} error: ${error.message}`);
-    if (isFatal(this.#config, error, node.name)) {
+    // Once wait() has settled its outcome is final: a straggler's error is recorded, never ranked.
+    if (!this.#finished && isFatal(this.#config, error, node.name)) {
       this.#worst = rankFatal(this.#config, this.#worst, error);
       this.#config.logger.error(`fatal error from ${quote(node.name)}, stopping the engine: ${error.message}`);
       // Stop after the current message, so no handler runs half-way through a shutdown.

@@ -118,8 +118,9 @@ export class ManifoldNode {
     switch (this.phase) {
       case "ready":
       case "blocked":
-      case "starting":
         return true;
+      case "starting":
+        return !this.stuck;
       case "stopping":
         return this.restartWanted && !this.stuck;
       case "delayed":

@@ -15,7 +15,8 @@ import type { ManifoldNode } from "./node.js";
 /** Counts, for every installed node, its live installed dependents. @internal */
 export function countLiveDependents(graph: Graph<ManifoldNode>): void {
   for (const node of graph.nodes()) {
-    if (!node.live) continue;
+    // A stuck node holds nobody up: its stuck timer has fired and will not fire again.
+    if (!node.live || node.stuck) continue;
     node.countedForShutdown = true;
     for (const name of node.inputs) {
       const input = graph.get(name);
