@@ -112,6 +112,61 @@ function safeLogger(logger: Logger): Logger {
   return { debug: guard("debug"), info: guard("info"), warn: guard("warn"), error: guard("error") };
 }
 
+/**
+ * Wraps a user clock so that a throwing method can never leave a manifold
+ * half-way through a transition: `now` falls back to `Date.now`, a failed
+ * `setTimeout` to the global timer (the handle remembers which one it is).
+ */
+function safeClock(clock: Clock, logger: Logger): Clock {
+  if (clock === systemClock) return clock;
+  const fallbacks = new WeakSet<object>();
+  return {
+    now: () => {
+      try {
+        const now = clock.now();
+        if (typeof now === "number" && Number.isFinite(now)) return now;
+        logger.error(`EngineConfig.clock.now() returned ${describeValue(now)}; using Date.now()`);
+      } catch (error) {
+        logger.error(`EngineConfig.clock.now() threw; using Date.now(): ${String(error)}`);
+      }
+      return Date.now();
+    },
+    setTimeout: (fn, ms) => {
+      try {
+        return clock.setTimeout(fn, ms);
+      } catch (error) {
+        logger.error(`EngineConfig.clock.setTimeout() threw; using the global timer: ${String(error)}`);
+        const handle = setTimeout(fn, ms);
+        fallbacks.add(handle);
+        return handle;
+      }
+    },
+    clearTimeout: (handle) => {
+      try {
+        if (typeof handle === "object" && handle !== null && fallbacks.has(handle)) clearTimeout(handle as ReturnType<typeof setTimeout>);
+        else clock.clearTimeout(handle);
+      } catch (error) {
+        logger.error(`EngineConfig.clock.clearTimeout() threw: ${String(error)}`);
+      }
+    },
+  };
+}
+
+/** Wraps a user random source: a throw or a value outside [0, 1) means "no spread" (0.5). */
+function safeRandom(random: () => number, logger: Logger): () => number {
+  if (random === Math.random) return random;
+  return () => {
+    try {
+      const value = random();
+      if (typeof value === "number" && value >= 0 && value < 1) return value;
+      logger.error(`EngineConfig.random() returned ${describeValue(value)}; it must return a number in [0, 1)`);
+    } catch (error) {
+      logger.error(`EngineConfig.random() threw: ${String(error)}`);
+    }
+    return 0.5;
+  };
+}
+
 function milliseconds(config: EngineConfig, field: keyof EngineConfig, fallback: number): number {
   const value = config[field];
   if (value === undefined) return fallback;
@@ -154,17 +209,18 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
   if (config === null || typeof config !== "object") {
     throw new TypeError(`new Engine(config): config must be an object (got ${describeValue(config)})`);
   }
-  const backoffFactor = config.backoffFactor ?? 1.2;
+  const backoffFactor = config.backoffFactor === undefined ? 1.2 : config.backoffFactor;
   if (typeof backoffFactor !== "number" || !(backoffFactor === 0 || (backoffFactor >= 1 && Number.isFinite(backoffFactor)))) {
     throw new TypeError(`EngineConfig.backoffFactor must be 0 (no backoff) or a finite number >= 1 (got ${describeValue(backoffFactor)})`);
   }
-  const jitter = config.jitter ?? 0.1;
+  const jitter = config.jitter === undefined ? 0.1 : config.jitter;
   if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
     throw new TypeError(`EngineConfig.jitter must be a number from 0 to 1 (got ${describeValue(jitter)})`);
   }
   const isFatal = optionalFunction<(error: unknown) => boolean>(config, "isFatal");
-  const logger = withMethods<Logger>(config, "logger", ["debug", "info", "warn", "error"]);
+  const logger = safeLogger(withMethods<Logger>(config, "logger", ["debug", "info", "warn", "error"]) ?? debugLogger());
   const metrics = withMethods<{ recordStart(name: string): void }>(config, "metrics", ["recordStart"]);
+  const clock = withMethods<Clock>(config, "clock", ["now", "setTimeout", "clearTimeout"]) ?? systemClock;
   return {
     isFatal: isFatal ?? (() => false),
     worstError: optionalFunction(config, "worstError"),
@@ -176,9 +232,9 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
     maxDelay: milliseconds(config, "maxDelay", 120_000),
     jitter,
     stopTimeout: milliseconds(config, "stopTimeout", 30_000),
-    clock: withMethods<Clock>(config, "clock", ["now", "setTimeout", "clearTimeout"]) ?? systemClock,
-    logger: safeLogger(logger ?? debugLogger()),
+    clock: safeClock(clock, logger),
+    logger,
     metrics,
-    random: optionalFunction<() => number>(config, "random") ?? Math.random,
+    random: safeRandom(optionalFunction<() => number>(config, "random") ?? Math.random, logger),
   };
 }

@@ -69,6 +69,8 @@ export class Engine implements Worker, Reporter {
    * installed under it again starts only after this one's worker has stopped.
    * Resolves once its worker has stopped; at once if it is not installed.
    * Rejects with EngineStoppedError after `kill()`, TypeError for a bad name.
+   * (A worker stuck past its stopTimeout keeps it pending until it does stop;
+   * `wait()` reports the stuck worker meanwhile.)
    */
   uninstall(name: InputName): Promise<void> {
     const resolved = nameOf(name);

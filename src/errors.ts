@@ -6,6 +6,25 @@
  * so that wrapping an error with context never changes how the engine treats it.
  */
 
+/**
+ * ESM and CommonJS builds of this package each define their own classes; a
+ * process that loads both would otherwise see a `MissingError` from one as an
+ * unknown error in the other. Each class brands its instances with a
+ * registry-wide symbol, and `instanceof` (hence `errorIs`) also accepts the
+ * brand of exactly that class.
+ */
+function brand<C extends abstract new (...args: never[]) => Error>(errorClass: C, name: string): void {
+  const key = Symbol.for(`manifold-engine.${name}`);
+  Object.defineProperty(errorClass.prototype, key, { value: true });
+  Object.defineProperty(errorClass, Symbol.hasInstance, {
+    value(this: unknown, value: unknown): boolean {
+      if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+      // Only the class itself, not a user's subclass, accepts the brand of another copy.
+      return this === errorClass && value !== null && typeof value === "object" && (value as Record<symbol, unknown>)[key] === true;
+    },
+  });
+}
+
 /** Options accepted by every error class of this package. */
 export interface ErrorOptions {
   /** The error that caused this one; the engine looks through `cause` chains. */
@@ -133,6 +152,14 @@ export class ShutdownTimeoutError extends Error {
   }
 }
 
+brand(MissingError, "MissingError");
+brand(BounceError, "BounceError");
+brand(UninstallError, "UninstallError");
+brand(CycleError, "CycleError");
+brand(AlreadyInstalledError, "AlreadyInstalledError");
+brand(EngineStoppedError, "EngineStoppedError");
+brand(ShutdownTimeoutError, "ShutdownTimeoutError");
+
 /** Any class of error: what {@link errorIs} looks for. */
 export type ErrorClass<E extends Error = Error> = abstract new (...args: never[]) => E;
 
@@ -143,16 +170,29 @@ export type ErrorClass<E extends Error = Error> = abstract new (...args: never[]
 export function errorIs(error: unknown, errorClass: ErrorClass): boolean {
   const seen = new Set<unknown>();
   let current = error;
-  while (current !== null && typeof current === "object" && !seen.has(current)) {
-    if (current instanceof errorClass) return true;
-    seen.add(current);
-    current = (current as { cause?: unknown }).cause;
+  try {
+    while (current !== null && typeof current === "object" && !seen.has(current)) {
+      if (current instanceof errorClass) return true;
+      seen.add(current);
+      current = (current as { cause?: unknown }).cause;
+    }
+  } catch {
+    // A revoked proxy or a throwing `cause` getter ends the chain.
   }
   return false;
 }
 
 /** A short, readable rendering of any thrown value, for messages. */
 export function describeValue(value: unknown): string {
+  try {
+    return describeUnsafely(value);
+  } catch {
+    // A revoked proxy or a throwing getter: nothing more can be said safely.
+    return "an unreadable value";
+  }
+}
+
+function describeUnsafely(value: unknown): string {
   if (value === undefined) return "undefined";
   if (value === null) return "null";
   if (typeof value === "string") return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}...` : value);
@@ -176,6 +216,10 @@ export function describeValue(value: unknown): string {
  * that filters, `isFatal`, `worstError`, reports and `wait()` only see `Error`s.
  */
 export function toError(thrown: unknown, where: string): Error {
-  if (thrown instanceof Error) return thrown;
+  try {
+    if (thrown instanceof Error) return thrown;
+  } catch {
+    // `instanceof` throws on a revoked proxy: wrap it like any other non-Error.
+  }
   return new Error(`${where} threw a non-Error value: ${describeValue(thrown)}`, { cause: thrown });
 }

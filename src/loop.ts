@@ -59,6 +59,8 @@ export class EngineLoop {
 
   readonly #mailbox: Mailbox<Message, ManifoldNode>;
 
+  /** kill() was called: refuse changes at once, even before the kill message is handled. */
+  #killRequested = false;
   #dying = false;
   #finished = false;
   /** Nodes with a start or worker that has not settled. */
@@ -89,15 +91,11 @@ export class EngineLoop {
     this.done.catch(() => undefined);
   }
 
-  get dying(): boolean {
-    return this.#dying;
-  }
-
   // ---------------------------------------------------------------- public calls
 
   /** Adds every manifold or none; each starts at once (via the ready queue). */
   install(batch: readonly CheckedManifold[]): void {
-    if (this.#dying) {
+    if (this.#killRequested) {
       const what = batch.length === 1 ? `manifold ${quote((batch[0] as CheckedManifold).name)}` : `${batch.length} manifolds`;
       throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);
     }
@@ -111,6 +109,7 @@ export class EngineLoop {
         const node = new ManifoldNode(name, manifold, inputs, now);
         this.#graph.add(node);
         added.push(node);
+        for (const input of inputs) if (this.#graph.get(input)?.holding === true) node.holdingInputs++;
       }
     } catch (error) {
       for (const node of added) this.#graph.remove(node);
@@ -118,12 +117,12 @@ export class EngineLoop {
     }
     for (const node of added) {
       this.#config.logger.debug(`installed manifold ${quote(node.name)}`);
-      this.#scheduleStart(node, 0, true);
+      this.#makeReady(node);
     }
   }
 
   uninstall(name: string): Promise<void> {
-    if (this.#dying) {
+    if (this.#killRequested) {
       return Promise.reject(new EngineStoppedError(`cannot uninstall manifold ${quote(name)}: the engine is stopping or stopped`));
     }
     const node = this.#graph.get(name);
@@ -137,12 +136,15 @@ export class EngineLoop {
       this.#retiring.set(name, node);
       stopped = new Promise<void>((resolve) => (node.uninstallWaiters ??= []).push(resolve));
     }
-    this.#post({ kind: "uninstall", node });
+    // Its dependents stop counting it now, before anything else can be installed under its name.
+    this.#refreshHolding(node);
+    this.#mailbox.post({ kind: "uninstall", node }, false);
     return stopped;
   }
 
   kill(): void {
-    this.#post({ kind: "kill" });
+    this.#killRequested = true;
+    this.#mailbox.post({ kind: "kill" }, false);
   }
 
   report(): EngineReport {
@@ -151,7 +153,7 @@ export class EngineLoop {
     try {
       const manifolds: Record<string, ManifoldReport> = {};
       for (const node of this.#graph.nodes()) setEntry(manifolds, node.name, manifoldReport(node, this.#self, !reentered));
-      const report: EngineReport = { state: this.#finished ? "stopped" : this.#dying ? "stopping" : "started", manifolds };
+      const report: EngineReport = { state: this.#finished ? "stopped" : this.#killRequested ? "stopping" : "started", manifolds };
       if (this.#worst !== undefined) report.error = this.#worst.message;
       return report;
     } finally {
@@ -169,7 +171,7 @@ export class EngineLoop {
   #crashed(what: string, error: unknown): void {
     const internal = new Error(`manifold-engine internal error while handling ${what}: ${toError(error, what).message}`, { cause: error });
     this.#config.logger.error(internal.message);
-    this.#worst = internal;
+    if (!this.#finished) this.#worst = internal;
     this.#mailbox.enqueue({ kind: "kill" });
   }
 
@@ -211,18 +213,27 @@ export class EngineLoop {
     }
   }
 
+  /**
+   * Keeps `holding` true and, for every installed dependent, the count of its
+   * holding inputs: O(dependents) when the flag flips, so that deciding
+   * whether a node may start is O(1) however many inputs it has.
+   */
   #refreshHolding(node: ManifoldNode): void {
     const holding = node.computeHolding(this.#dying);
     if (holding === node.holding) return;
     node.holding = holding;
-    if (!holding && !this.#dying) {
-      for (const dependent of this.#graph.dependentsOf(node.name)) this.#unblock(dependent);
+    const change = holding ? 1 : -1;
+    for (const dependent of this.#graph.dependentsOf(node.name)) {
+      dependent.holdingInputs += change;
+      if (!holding) this.#tryUnblock(dependent);
     }
   }
 
-  /** One thing `node` waited for is done; a stray decrement only costs a re-check in #processReady. */
-  #unblock(node: ManifoldNode): void {
-    if (node.phase === "blocked" && --node.blockedOn <= 0) this.#makeReady(node);
+  /** A blocked node starts once no input holds it back and no namesake is retiring. */
+  #tryUnblock(node: ManifoldNode): void {
+    if (node.phase === "blocked" && node.holdingInputs === 0 && !this.#retiring.has(node.name) && !this.#dying) {
+      this.#makeReady(node);
+    }
   }
 
   #makeReady(node: ManifoldNode): void {
@@ -233,15 +244,8 @@ export class EngineLoop {
   /** Rule 9: start only when no installed input (and no retiring namesake) has a start in flight. */
   #processReady(node: ManifoldNode): void {
     if (node.phase !== "ready") return;
-    if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
-    let blockers = this.#retiring.has(node.name) ? 1 : 0;
-    for (const name of node.inputs) {
-      if (this.#graph.get(name)?.holding === true) blockers++;
-    }
-    if (blockers > 0) {
-      node.blockedOn = blockers;
-      return this.#setPhase(node, "blocked");
-    }
+    if (this.#killRequested || !node.installed) return this.#setPhase(node, "idle");
+    if (node.holdingInputs > 0 || this.#retiring.has(node.name)) return this.#setPhase(node, "blocked");
     this.#callStart(node);
   }
 
@@ -279,8 +283,10 @@ export class EngineLoop {
     node.resourceLog = log;
     node.worker = worker;
     if (aborted || this.#dying || !node.installed) {
-      // Nobody wants this worker any more; it never counts as started.
+      // Nobody wants this worker any more; it never counts as started, and
+      // like any aborted start it resets backoff (rule 5).
       node.workerRan = false;
+      if (aborted) node.recentErrors = 1;
       return this.#stopWorker(node, node.restartWanted);
     }
     const now = this.#config.clock.now();
@@ -319,11 +325,13 @@ export class EngineLoop {
     const ran = node.workerRan;
     node.worker = undefined;
     node.workerRan = false;
+    // Decided before any user code (filter, isFatal) runs: an uninstall it
+    // makes re-entrantly must not make us forget the dependents.
+    const bounce = ran && node.installed;
     const error = raw === undefined ? undefined : this.#noteError(node, raw, "worker");
     const verdict = classify(error);
     const ranFor = ran ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined;
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
-    const bounce = ran && node.installed;
     this.#afterStop(node, verdict, killed);
     if (bounce) this.#bounceDependents(node);
   }
@@ -452,11 +460,18 @@ export class EngineLoop {
 
   // ---------------------------------------------------------------- timers
 
-  /** Starts `node` after `delay` ms: through the ready queue when 0, a timer otherwise. */
+  /**
+   * Restarts `node` after `delay` ms: a timer when non-zero; otherwise the
+   * ready queue of the next event-loop turn (never a timer, and never a tight
+   * loop of a start that fails at once).
+   */
   #scheduleStart(node: ManifoldNode, delay: number, isBounce: boolean): void {
     this.#clearTimer(node);
     if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
-    if (delay <= 0) return this.#makeReady(node);
+    if (delay <= 0) {
+      this.#setPhase(node, "ready");
+      return this.#mailbox.pushNextTurn(node);
+    }
     const token = node.timerToken;
     node.timerIsBounce = isBounce;
     node.timer = this.#config.clock.setTimeout(() => this.#post({ kind: "due", node, token }), delay);
@@ -536,7 +551,7 @@ export class EngineLoop {
       node.uninstallWaiters = undefined;
       if (waiters !== undefined) for (const resolve of waiters) resolve();
       const successor = this.#graph.get(node.name);
-      if (successor !== undefined) this.#unblock(successor);
+      if (successor !== undefined) this.#tryUnblock(successor);
     }
   }
 
@@ -547,6 +562,7 @@ export class EngineLoop {
    */
   #onKill(): void {
     if (this.#dying) return;
+    this.#killRequested = true;
     this.#dying = true;
     this.#config.logger.info("engine stopping");
     const nodes = [...this.#graph.nodes(), ...this.#retiring.values()];

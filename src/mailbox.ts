@@ -6,6 +6,12 @@
  * off the ready queue (starts with no delay never go through a timer). A
  * message posted while a drain is running, for example by user code that a
  * handler called, is only queued: no handler ever runs inside another.
+ *
+ * Restarts with no delay (after a failure or a bounce with errorDelay or
+ * bounceDelay 0) wait for the next turn of the event loop (`setImmediate`,
+ * which is not a timer) before they join the ready queue: a start that fails
+ * at once, again and again, must never keep the drain (or the microtask
+ * queue) busy forever and starve `kill()`, timers and I/O.
  */
 
 /** @internal */
@@ -27,17 +33,24 @@ export class Mailbox<M extends { kind: string }, N> {
   #messageHead = 0;
   #ready: (N | undefined)[] = [];
   #readyHead = 0;
+  #deferred: N[] = [];
   #draining = false;
   #drainScheduled = false;
+  #deferredScheduled = false;
 
   constructor(handlers: MailboxHandlers<M, N>) {
     this.#handlers = handlers;
   }
 
-  /** Queues `message` and, unless a drain is running, drains now. */
-  post(message: M): void {
+  /**
+   * Queues `message` and, unless a drain is running, drains now. With
+   * `startsToo: false` (public calls) the drain handles messages only and
+   * leaves ready nodes to the next microtask, so no start function runs inside
+   * `uninstall()` or `kill()`.
+   */
+  post(message: M, startsToo = true): void {
     this.#messages.push(message);
-    if (!this.#draining) this.#drain();
+    if (!this.#draining) this.#drain(startsToo);
   }
 
   /** Queues `message` for the running drain (for handlers: never drains re-entrantly). */
@@ -52,15 +65,33 @@ export class Mailbox<M extends { kind: string }, N> {
    */
   pushReady(node: N): void {
     this.#ready.push(node);
+    this.#scheduleDrain();
+  }
+
+  /** Queues a restart for the ready queue of the next event-loop turn. */
+  pushNextTurn(node: N): void {
+    this.#deferred.push(node);
+    if (this.#deferredScheduled) return;
+    this.#deferredScheduled = true;
+    setImmediate(() => {
+      this.#deferredScheduled = false;
+      const due = this.#deferred;
+      this.#deferred = [];
+      for (const item of due) this.#ready.push(item);
+      this.#drain(true);
+    });
+  }
+
+  #scheduleDrain(): void {
     if (this.#draining || this.#drainScheduled) return;
     this.#drainScheduled = true;
     queueMicrotask(() => {
       this.#drainScheduled = false;
-      this.#drain();
+      this.#drain(true);
     });
   }
 
-  #drain(): void {
+  #drain(startsToo: boolean): void {
     if (this.#draining) return;
     this.#draining = true;
     try {
@@ -69,7 +100,7 @@ export class Mailbox<M extends { kind: string }, N> {
           const message = this.#messages[this.#messageHead] as M;
           this.#messages[this.#messageHead++] = undefined;
           this.#run(message.kind, () => this.#handlers.message(message));
-        } else if (this.#readyHead < this.#ready.length) {
+        } else if (startsToo && this.#readyHead < this.#ready.length) {
           const node = this.#ready[this.#readyHead] as N;
           this.#ready[this.#readyHead++] = undefined;
           this.#run("ready", () => this.#handlers.ready(node));
@@ -79,11 +110,14 @@ export class Mailbox<M extends { kind: string }, N> {
       }
       this.#messages.length = 0;
       this.#messageHead = 0;
-      this.#ready.length = 0;
-      this.#readyHead = 0;
+      if (this.#readyHead === this.#ready.length) {
+        this.#ready.length = 0;
+        this.#readyHead = 0;
+      }
     } finally {
       this.#draining = false;
     }
+    if (this.#readyHead < this.#ready.length) this.#scheduleDrain();
     this.#handlers.idle();
   }
 

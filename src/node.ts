@@ -46,8 +46,8 @@ export class ManifoldNode {
 
   /** This node has a start in flight or imminent: dependents' starts wait for it (rule 9). */
   holding = false;
-  /** While blocked: how many inputs (or a retiring predecessor) it still waits for. */
-  blockedOn = 0;
+  /** How many of its installed inputs are holding (kept exact by the loop). */
+  holdingInputs = 0;
 
   timer: unknown = undefined;
   timerToken = 0;

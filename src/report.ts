@@ -75,6 +75,15 @@ export function toJsonSafe(value: unknown, ancestors: unknown[] = []): unknown {
       return undefined;
   }
   if (value === null) return null;
+  try {
+    return copyObject(value as object, ancestors);
+  } catch (error) {
+    // A revoked proxy throws even on Array.isArray.
+    return `[unreadable: ${describeError(error)}]`;
+  }
+}
+
+function copyObject(value: object, ancestors: unknown[]): unknown {
   if (ancestors.includes(value)) return "[Circular]";
   if (ancestors.length >= MAX_DEPTH) return "[Too deep]";
   if (value instanceof Error) return value.message;
@@ -84,25 +93,50 @@ export function toJsonSafe(value: unknown, ancestors: unknown[] = []): unknown {
     if (Array.isArray(value)) return value.map((item) => toJsonSafe(item, ancestors) ?? null);
     const copy: Record<string, unknown> = {};
     for (const key of Object.keys(value as object)) {
-      const item = toJsonSafe((value as Record<string, unknown>)[key], ancestors);
+      let item: unknown;
+      try {
+        item = toJsonSafe((value as Record<string, unknown>)[key], ancestors);
+      } catch (error) {
+        // One unreadable property (a throwing getter) must not hide the others.
+        item = `[unreadable: ${describeError(error)}]`;
+      }
       if (item !== undefined) setEntry(copy, key, item);
     }
     return copy;
   } catch (error) {
-    return `[unreadable: ${error instanceof Error ? error.message : String(error)}]`;
+    return `[unreadable: ${describeError(error)}]`;
   } finally {
     ancestors.pop();
   }
 }
 
+function describeError(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return "an unreadable error";
+  }
+}
+
 /** A worker's own report, made safe; `{ error }` if `report()` threw or returned a non-object. */
 function workerReport(worker: Reporter): Record<string, unknown> {
+  let raw: unknown;
   try {
-    const report = toJsonSafe(worker.report());
-    if (report !== null && typeof report === "object" && !Array.isArray(report)) return report as Record<string, unknown>;
-    return { error: `report() returned ${report === undefined ? "nothing" : "a non-object"}; it must return a plain object` };
+    raw = worker.report();
   } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: describeError(error) };
+  }
+  const report = toJsonSafe(raw);
+  if (report !== null && typeof report === "object" && !Array.isArray(report)) return report as Record<string, unknown>;
+  return { error: `report() returned ${raw === undefined ? "nothing" : typeof report === "string" ? report : "a non-object"}; it must return a plain object` };
+}
+
+/** `isReporter`, but a throwing `report` getter means "not a reporter". */
+function safeIsReporter(worker: unknown): worker is Reporter {
+  try {
+    return isReporter(worker);
+  } catch {
+    return false;
   }
 }
 
@@ -121,7 +155,7 @@ export function manifoldReport(node: ManifoldNode, self: unknown, withWorkerRepo
   };
   if (node.error !== undefined) entry.error = node.error.message;
   if (node.lastStart !== undefined) entry.lastStart = isoTime(node.lastStart);
-  if (node.worker !== undefined && node.worker !== self && isReporter(node.worker)) {
+  if (node.worker !== undefined && node.worker !== self && safeIsReporter(node.worker)) {
     entry.report = withWorkerReports
       ? workerReport(node.worker)
       : { error: "skipped: a worker's report() called engine.report() again" };

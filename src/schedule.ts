@@ -24,9 +24,10 @@ export function errorRestartDelay(config: ResolvedConfig, recentErrors: number):
 
 /** `delay` spread by ±`jitter` (zero stays zero), rounded to whole milliseconds. */
 export function spread(config: ResolvedConfig, delay: number): number {
-  if (delay <= 0) return 0;
+  if (!(delay > 0)) return 0;
   if (config.jitter > 0) {
     delay *= 1 + config.jitter * (2 * config.random() - 1);
   }
-  return Math.min(Math.max(Math.round(delay), delay > 0 ? 1 : 0), MAX_TIMER_DELAY);
+  // A non-zero delay stays non-zero (at least 1 ms) whatever the spread.
+  return Math.min(Math.max(Math.round(delay), 1), MAX_TIMER_DELAY);
 }

@@ -47,16 +47,22 @@ export function runStartAttempt(
   const context = new StartContextImpl(node, snapshot, signal);
   const settled = (ok: boolean, value: unknown): void => {
     const log = context.expire();
-    const problem = ok ? notAWorker(value) : undefined;
-    if (ok && problem === undefined) {
-      const worker = value as Worker;
-      if (worker !== self) watchWorker(node, attempt, worker, post);
-      return post({ kind: "started", node, attempt, worker, log });
+    let message: AttemptMessage;
+    try {
+      message = readResult(node, attempt, ok, value, log, self, post);
+    } catch (error) {
+      // A result the engine cannot even inspect (a throwing getter, a revoked proxy).
+      message = {
+        kind: "startFailed",
+        node,
+        attempt,
+        log,
+        error: new TypeError(`manifold ${quote(node.name)}: the start function's result could not be read: ${toError(error, "reading it").message}`, {
+          cause: error,
+        }),
+      };
     }
-    const error = ok
-      ? new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`)
-      : toError(value, `the start function of manifold ${quote(node.name)}`);
-    post({ kind: "startFailed", node, attempt, error, log });
+    post(message);
   };
   let result: unknown;
   try {
@@ -72,6 +78,27 @@ export function runStartAttempt(
   } else {
     settled(true, result);
   }
+}
+
+/** Turns what a start function settled with into a message; watches a valid worker's wait() at once. */
+function readResult(
+  node: ManifoldNode,
+  attempt: number,
+  ok: boolean,
+  value: unknown,
+  log: ResourceLogEntry[],
+  self: Worker,
+  post: (message: AttemptMessage) => void,
+): AttemptMessage {
+  if (!ok) return { kind: "startFailed", node, attempt, log, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
+  const problem = notAWorker(value);
+  if (problem !== undefined) {
+    const error = new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`);
+    return { kind: "startFailed", node, attempt, log, error };
+  }
+  const worker = value as Worker;
+  if (worker !== self) watchWorker(node, attempt, worker, post);
+  return { kind: "started", node, attempt, worker, log };
 }
 
 /** Attaches to the worker's wait() at once, so its failure is never unhandled. */

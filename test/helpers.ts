@@ -72,7 +72,7 @@ export class FakeClock implements Clock {
 
 /** Lets every queued promise callback (and the callbacks they queue) run. */
 export async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** A worker the test stops by hand, that records whether it was killed. */
