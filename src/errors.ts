@@ -142,11 +142,9 @@ export class ShutdownTimeoutError extends Error {
 
   constructor(message?: string, options?: ShutdownTimeoutErrorOptions) {
     const manifolds = Object.freeze([...(options?.manifolds ?? [])]);
-    super(
-      message ??
-        `shutdown timed out: ${manifolds.map((name) => JSON.stringify(name)).join(", ") || "some workers"} did not stop within stopTimeout`,
-      options,
-    );
+    const shown = manifolds.slice(0, 10).map((name) => JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name));
+    if (manifolds.length > 10) shown.push(`and ${manifolds.length - 10} more`);
+    super(message ?? `shutdown timed out: ${shown.join(", ") || "some workers"} did not stop within stopTimeout`, options);
     this.name = "ShutdownTimeoutError";
     this.manifolds = manifolds;
   }

@@ -47,8 +47,11 @@ export class Graph<N extends GraphNode> {
    */
   findCycle(name: string, inputs: readonly string[]): string[] | undefined {
     if (inputs.includes(name)) return [name, name];
-    if (inputs.length === 0 || !this.#dependents.has(name)) return undefined;
-    const wanted = new Set(inputs);
+    if (!this.#dependents.has(name)) return undefined;
+    // A cycle runs through installed nodes only: inputs not installed yet
+    // cannot close one, so installing in any order of a chain stays O(inputs).
+    const wanted = new Set(inputs.filter((input) => this.#nodes.has(input)));
+    if (wanted.size === 0) return undefined;
     // parent.get(x) is the node x depends on along the path found from `name`.
     const parent = new Map<string, string>([[name, name]]);
     const stack = [name];

@@ -116,7 +116,7 @@ export class EngineLoop {
       throw error;
     }
     for (const node of added) {
-      this.#config.logger.debug(`installed manifold ${quote(node.name)}`);
+      this.#config.logger.debug("installed manifold %s", node.name);
       this.#makeReady(node);
     }
   }
@@ -295,7 +295,7 @@ export class EngineLoop {
     node.lastStart = now;
     node.error = undefined;
     this.#setPhase(node, "running");
-    this.#config.logger.debug(`manifold ${quote(node.name)} started`);
+    this.#config.logger.debug("manifold %s started", node.name);
     try {
       this.#config.metrics?.recordStart(node.name);
     } catch (error) {
@@ -366,7 +366,7 @@ export class EngineLoop {
     const error = filterError(node.name, node.manifold, raw, this.#config);
     if (error === undefined) return undefined;
     node.error = error;
-    this.#config.logger.debug(`manifold ${quote(node.name)} ${source} error: ${error.message}`);
+    this.#config.logger.debug("manifold %s %s error: %s", node.name, source, error.message);
     // Once wait() has settled its outcome is final: a straggler's error is recorded, never ranked.
     if (!this.#finished && isFatal(this.#config, error, node.name)) {
       this.#worst = rankFatal(this.#config, this.#worst, error);
@@ -396,14 +396,15 @@ export class EngineLoop {
     }
   }
 
-  #abortStart(node: ManifoldNode): void {
+  /**
+   * Aborts the start in flight with a reason that says why. (An abort listener
+   * that throws is reported by Node as an uncaught exception: no caller can
+   * catch it, so listeners must not throw.)
+   */
+  #abortStart(node: ManifoldNode, why: string): void {
     if (node.abort === undefined || node.abort.signal.aborted) return;
     this.#armStuck(node);
-    try {
-      node.abort.abort();
-    } catch (error) {
-      this.#config.logger.warn(`manifold ${quote(node.name)}: an abort listener threw: ${toError(error, "abort").message}`);
-    }
+    node.abort.abort(new DOMException(`start of manifold ${quote(node.name)} aborted: ${why}`, "AbortError"));
   }
 
   // ---------------------------------------------------------------- bouncing (rule 3)
@@ -445,7 +446,7 @@ export class EngineLoop {
         return false; // its start has not been called: it will see the change
       case "starting":
         node.restartWanted = true;
-        this.#abortStart(node);
+        this.#abortStart(node, "an input changed");
         this.#refreshHolding(node);
         return false;
       case "running":
@@ -512,12 +513,12 @@ export class EngineLoop {
   // ---------------------------------------------------------------- uninstall and shutdown
 
   #onUninstall(node: ManifoldNode): void {
-    this.#config.logger.debug(`uninstalling manifold ${quote(node.name)}`);
+    this.#config.logger.debug("uninstalling manifold %s", node.name);
     const ran = node.workerRan;
     switch (node.phase) {
       case "starting":
         node.restartWanted = false;
-        this.#abortStart(node);
+        this.#abortStart(node, "it was uninstalled");
         this.#refreshHolding(node);
         break;
       case "running":
@@ -581,7 +582,7 @@ export class EngineLoop {
     }
     countLiveDependents(this.#graph);
     for (const node of nodes) {
-      if (node.phase === "starting") this.#abortStart(node);
+      if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
       else if (node.phase === "running" && node.liveDependents === 0) this.#stopWorker(node, false);
     }
   }

@@ -43,6 +43,9 @@ export class StartContextImpl implements StartContext {
     this.signal = signal;
     this.#owner = owner;
     this.#snapshot = snapshot;
+    // `start: ({ getResource }) => ...` is idiomatic: the methods work unbound.
+    this.getResource = this.getResource.bind(this);
+    this.hasResource = this.hasResource.bind(this);
   }
 
   getResource<T>(input: InputName): T {

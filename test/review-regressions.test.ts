@@ -1,0 +1,284 @@
+/**
+ * One test per bug a review of the engine found; each fails on the code
+ * before its fix.
+ */
+import { describe, expect, it, vi } from "vitest";
+import { Graph, type GraphNode } from "../src/graph.js";
+import {
+  BounceError,
+  createWorker,
+  Engine,
+  EngineStoppedError,
+  errorIs,
+  MissingError,
+  ShutdownTimeoutError,
+  valueWorker,
+  type Manifold,
+} from "../src/index.js";
+import { FakeClock, idleWorker, settle, TestWorker } from "./helpers.js";
+
+describe("restarts with no delay never starve the event loop", () => {
+  it("a start that throws at once, with errorDelay 0, still lets kill() stop the engine", async () => {
+    const engine = new Engine({ errorDelay: 0, backoffFactor: 0, jitter: 0 });
+    let calls = 0;
+    engine.install("flaky", {
+      inputs: [],
+      start: () => {
+        calls++;
+        throw new Error("no");
+      },
+    });
+    // A macrotask must get a turn while the manifold fails again and again.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(calls).toBeGreaterThan(0);
+    engine.kill();
+    await engine.wait();
+    const after = calls;
+    await settle();
+    expect(calls).toBe(after);
+  });
+
+  it("a worker that bounces at once, with bounceDelay 0, restarts once per event-loop turn", async () => {
+    const engine = new Engine({ bounceDelay: 0, jitter: 0 });
+    let starts = 0;
+    engine.install("bouncy", {
+      inputs: [],
+      start: () => {
+        starts++;
+        return createWorker(() => {
+          throw new BounceError();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const early = starts;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Bounded progress per turn, not an unbounded spin inside one turn.
+    expect(early).toBeLessThan(5);
+    expect(starts).toBeGreaterThan(early - 1);
+    engine.kill();
+    await engine.wait();
+  });
+});
+
+describe("re-entrant calls from user code", () => {
+  it("after kill() from inside a start function, install throws and uninstall rejects at once", async () => {
+    const engine = new Engine({ clock: new FakeClock() });
+    const outcomes: unknown[] = [];
+    engine.install("killer", {
+      inputs: [],
+      start: () => {
+        engine.kill();
+        try {
+          engine.install("late", { inputs: [], start: () => valueWorker(1) });
+          outcomes.push("installed");
+        } catch (error) {
+          outcomes.push(error);
+        }
+        outcomes.push(engine.report().state);
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    expect(outcomes[0]).toBeInstanceOf(EngineStoppedError);
+    expect(outcomes[1]).toBe("stopping");
+    await engine.wait();
+    expect(engine.report().manifolds.late).toBeUndefined();
+  });
+
+  it("a filter that uninstalls its own manifold while its worker stops still bounces the dependents", async () => {
+    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const db = new TestWorker("db");
+    const apiStarts: boolean[] = [];
+    engine.install("db", {
+      inputs: [],
+      start: () => db,
+      output: () => "conn",
+      filter: (error) => {
+        void engine.uninstall("db");
+        return error;
+      },
+    });
+    engine.install("api", {
+      inputs: ["db"],
+      start: (context) => {
+        apiStarts.push(context.hasResource("db"));
+        return idleWorker();
+      },
+    });
+    await settle();
+    expect(apiStarts).toEqual([true]);
+    db.fail(new Error("db down"));
+    await settle();
+    // The dependent must not keep running with the dead db's output.
+    expect(apiStarts).toEqual([true, false]);
+    engine.kill();
+    await engine.wait();
+  });
+
+  it("uninstall() does not run start functions synchronously inside it", async () => {
+    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const calls: string[] = [];
+    engine.install("x", { inputs: [], start: () => valueWorker(0) });
+    await settle();
+    engine.install("b", {
+      inputs: ["a"],
+      start: (context) => {
+        calls.push(`b(${context.hasResource("a")})`);
+        return valueWorker(0);
+      },
+    });
+    void engine.uninstall("x");
+    engine.install("a", { inputs: [], start: () => valueWorker(0) });
+    await settle();
+    expect(calls).toEqual(["b(true)"]);
+    engine.kill();
+    await engine.wait();
+  });
+});
+
+describe("user values the engine cannot read", () => {
+  it("a throwing random() falls back to no spread instead of wedging the manifold", async () => {
+    const clock = new FakeClock();
+    const engine = new Engine({
+      clock,
+      errorDelay: 100,
+      jitter: 0.5,
+      random: () => {
+        throw new Error("entropy exhausted");
+      },
+    });
+    engine.install("failing", {
+      inputs: [],
+      start: () => {
+        throw new Error("no");
+      },
+    });
+    await settle();
+    expect(clock.delays).toEqual([100]);
+    expect(engine.report().state).toBe("started");
+    engine.kill();
+    await engine.wait();
+    expect(clock.pending).toEqual([]);
+  });
+
+  it("a clock whose setTimeout throws falls back to a real timer and the manifold still restarts", async () => {
+    const engine = new Engine({
+      errorDelay: 1,
+      jitter: 0,
+      clock: {
+        now: () => Date.now(),
+        setTimeout: () => {
+          throw new Error("broken clock");
+        },
+        clearTimeout: () => undefined,
+      },
+    });
+    let calls = 0;
+    engine.install("failing", {
+      inputs: [],
+      start: () => {
+        calls++;
+        if (calls === 1) throw new Error("first try fails");
+        return valueWorker(0);
+      },
+    });
+    await new Promise<void>((resolve) => setTimeout(resolve, 30));
+    expect(engine.report().manifolds.failing?.state).toBe("started");
+    engine.kill();
+    await engine.wait();
+  });
+});
+
+describe("start contexts", () => {
+  it("getResource and hasResource work when destructured", async () => {
+    const engine = new Engine({ clock: new FakeClock() });
+    const seen: unknown[] = [];
+    engine.install("a", { inputs: [], start: () => valueWorker("A"), output: (worker) => worker.value });
+    engine.install("b", {
+      inputs: ["a"],
+      start: ({ getResource, hasResource }) => {
+        seen.push(hasResource("a"), getResource("a"));
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    expect(seen).toEqual([true, "A"]);
+    engine.kill();
+    await engine.wait();
+  });
+
+  it("an aborted start's signal says why: input change, uninstall or engine stop", async () => {
+    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const reasons: string[] = [];
+    const pending: Manifold = {
+      inputs: ["a"],
+      start: (context) =>
+        new Promise((_, reject) => {
+          context.signal.addEventListener("abort", () => {
+            reasons.push((context.signal.reason as Error).message);
+            reject(context.signal.reason);
+          });
+        }),
+    };
+    const aWorkers: TestWorker[] = [];
+    engine.install("a", {
+      inputs: [],
+      start: () => {
+        aWorkers.push(new TestWorker("a"));
+        return aWorkers.at(-1) as TestWorker;
+      },
+    });
+    engine.install("b", pending);
+    await settle();
+    aWorkers[0]?.fail(new BounceError());
+    await settle();
+    // Aborted once when a stopped; its restart then waits for a's (rule 9).
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/"b" aborted: an input changed/);
+    await engine.uninstall("b");
+    expect(reasons.at(-1)).toMatch(/"b" aborted: it was uninstalled/);
+    engine.install("c", { ...pending, inputs: [] });
+    await settle();
+    engine.kill();
+    await engine.wait();
+    expect(reasons.at(-1)).toMatch(/"c" aborted: the engine is stopping/);
+  });
+});
+
+describe("errors", () => {
+  it("an error branded by another copy of the package counts as that class, but not as a subclass", () => {
+    // What a MissingError from the CommonJS build looks like to the ESM build.
+    const foreign = Object.assign(new Error("from the other bundle"), { [Symbol.for("manifold-engine.MissingError")]: true });
+    class Mine extends MissingError {}
+    expect(foreign instanceof MissingError).toBe(true);
+    expect(errorIs(new Error("wrapped", { cause: foreign }), MissingError)).toBe(true);
+    expect(foreign instanceof Mine).toBe(false);
+    expect(foreign instanceof BounceError).toBe(false);
+  });
+
+  it("ShutdownTimeoutError names at most ten manifolds in its message", () => {
+    const names = Array.from({ length: 25 }, (_, i) => `m${i}`);
+    const error = new ShutdownTimeoutError(undefined, { manifolds: names });
+    expect(error.message).toContain('"m9"');
+    expect(error.message).not.toContain('"m10"');
+    expect(error.message).toContain("and 15 more");
+    expect(error.manifolds).toHaveLength(25);
+  });
+});
+
+describe("installing in any order stays cheap", () => {
+  it("a chain added in reverse order never walks installed dependents looking for a cycle", () => {
+    // Each new link's input is not installed yet, so no cycle can close; the
+    // old search walked the whole (growing) chain of dependents each time.
+    const graph = new Graph<GraphNode>();
+    const walk = vi.spyOn(graph, "dependentsOf");
+    for (let i = 500; i >= 1; i--) graph.add({ name: `m${i}`, inputs: i > 1 ? [`m${i - 1}`] : [] });
+    expect(walk).not.toHaveBeenCalled();
+    // ...while a real cycle is still found.
+    expect(() => graph.add({ name: "m0", inputs: ["m500"] })).not.toThrow();
+    expect(() => graph.add({ name: "loop", inputs: ["m3"] })).not.toThrow();
+    expect(graph.findCycle("m1", ["m400"])).toEqual(["m1", "m400", ...Array.from({ length: 398 }, (_, i) => `m${399 - i}`), "m1"]);
+  });
+});
