@@ -371,7 +371,10 @@ export class EngineLoop {
     if (!this.#finished && isFatal(this.#config, error, node.name)) {
       this.#worst = rankFatal(this.#config, this.#worst, error);
       this.#config.logger.error(`fatal error from ${quote(node.name)}, stopping the engine: ${error.message}`);
-      // Stop after the current message, so no handler runs half-way through a shutdown.
+      // Stop after the current message, so no handler runs half-way through a
+      // shutdown; meanwhile nothing more is bounced or restarted, so shutdown
+      // order (dependents first) holds after a fatal error too.
+      this.#killRequested = true;
       this.#mailbox.enqueue({ kind: "kill" });
     }
     return error;
@@ -417,7 +420,7 @@ export class EngineLoop {
    * (rule 9), so each affected manifold restarts exactly once.
    */
   #bounceDependents(node: ManifoldNode): void {
-    if (this.#dying) return;
+    if (this.#killRequested) return;
     const stack = [node];
     while (stack.length > 0) {
       const current = stack.pop() as ManifoldNode;
@@ -468,7 +471,7 @@ export class EngineLoop {
    */
   #scheduleStart(node: ManifoldNode, delay: number, isBounce: boolean): void {
     this.#clearTimer(node);
-    if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
+    if (this.#killRequested || !node.installed) return this.#setPhase(node, "idle");
     if (delay <= 0) {
       this.#setPhase(node, "ready");
       return this.#mailbox.pushNextTurn(node);

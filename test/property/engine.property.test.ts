@@ -1,0 +1,86 @@
+/**
+ * Model-based property tests of the engine (see model.ts for the model and
+ * the invariants it checks after every step).
+ *
+ * A failure prints fast-check's report (seed, path, shrunk counterexample:
+ * the manifolds, the commands and the order in which the scheduler released
+ * tasks), the violations with a trace of what the engine did, and a command
+ * line that replays it. See CONTRIBUTING.md ("Property tests").
+ *
+ * Environment: FC_NUM_RUNS (runs per property), FC_SEED, FC_PATH and
+ * FC_REPLAY_PATH (replay one failure), FC_VERBOSE (1 or 2).
+ */
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { commandsArb, initialArb, runColdStart, runCommands, schedulerArb } from "./commands.js";
+import { universeArb, unhandledRejections } from "./model.js";
+
+const env = process.env;
+
+/** fast-check parameters, overridable from the environment to replay or extend a run. */
+function params(defaultRuns: number): fc.Parameters<unknown> {
+  const p: fc.Parameters<unknown> = { numRuns: env["FC_NUM_RUNS"] ? Number(env["FC_NUM_RUNS"]) : defaultRuns };
+  if (env["FC_SEED"]) p.seed = Number(env["FC_SEED"]);
+  if (env["FC_PATH"]) p.path = env["FC_PATH"];
+  if (env["FC_VERBOSE"]) p.verbose = Number(env["FC_VERBOSE"]) as fc.VerbosityLevel;
+  return p;
+}
+
+/** Like fc.assert, but the error also says how to replay the failure. */
+async function assertProperty<Ts>(testName: string, property: fc.IAsyncProperty<Ts>, defaultRuns: number): Promise<void> {
+  const details = await fc.check(property, params(defaultRuns));
+  if (!details.failed) return;
+  const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
+  const replay =
+    `FC_SEED=${details.seed} FC_PATH="${details.counterexamplePath ?? ""}"` +
+    (replayPath === undefined ? "" : ` FC_REPLAY_PATH="${replayPath}"`) +
+    ` npx vitest run test/property -t "${testName}"`;
+  const error = details.errorInstance;
+  const got = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  throw new Error(`${fc.defaultReportMessage(details)}\n\nGot ${got}\n\nReplay this failure (see CONTRIBUTING.md):\n  ${replay}\n`);
+}
+
+const onUnhandled = (reason: unknown): void => {
+  unhandledRejections.push(reason);
+};
+beforeAll(() => {
+  process.on("unhandledRejection", onUnhandled);
+});
+afterAll(() => {
+  process.off("unhandledRejection", onUnhandled);
+});
+
+const COMMANDS = "random commands over random DAGs keep every invariant";
+const COLD_START = "a cold start calls each start once, in dependency order";
+
+describe("engine properties (model-based, under fc.scheduler)", () => {
+  it(`${COMMANDS}, at every step and at the end`, async () => {
+    await assertProperty(
+      COMMANDS,
+      fc.asyncProperty(
+        universeArb(30),
+        initialArb,
+        // Commands shrink according to what ran; replaying a shrunk failure needs the replayPath printed with it.
+        commandsArb(60, env["FC_REPLAY_PATH"] || undefined),
+        schedulerArb,
+        (universe, initial, commands, scheduler) => runCommands(universe, initial, commands, scheduler),
+      ),
+      1000,
+    );
+  });
+
+  it(`${COLD_START}; shutdown stops dependents first`, async () => {
+    await assertProperty(
+      COLD_START,
+      fc.asyncProperty(
+        universeArb(30),
+        fc.array(fc.nat({ max: 29 }), { maxLength: 30 }),
+        fc.nat({ max: 30 }),
+        fc.nat({ max: 2 ** 30 - 1 }),
+        schedulerArb,
+        (universe, order, split, syncMask, scheduler) => runColdStart(universe, order, split, syncMask, scheduler),
+      ),
+      1000,
+    );
+  });
+});
