@@ -282,3 +282,40 @@ describe("installing in any order stays cheap", () => {
     expect(graph.findCycle("m1", ["m400"])).toEqual(["m1", "m400", ...Array.from({ length: 398 }, (_, i) => `m${399 - i}`), "m1"]);
   });
 });
+
+describe("found by the property tests", () => {
+  it("after a fatal worker error, an input is not killed before its dependent's start in flight has settled", async () => {
+    // m0 -> m1 -> m2: m1 runs, m2's start is in flight, m0 fails fatally.
+    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0, isFatal: (error) => errorIs(error, FatalError) });
+    class FatalError extends Error {}
+    const m0 = new TestWorker("m0");
+    const m1 = new TestWorker("m1");
+    const events: string[] = [];
+    let finishM2!: () => void;
+    engine.install("m0", { inputs: [], start: () => m0 });
+    engine.install("m1", {
+      inputs: ["m0"],
+      start: () => ({ kill: () => (events.push("kill m1"), m1.kill()), wait: () => m1.wait() }),
+    });
+    await settle();
+    engine.install("m2", {
+      inputs: ["m1"],
+      start: (context) =>
+        new Promise((resolve) => {
+          context.signal.addEventListener("abort", () => events.push("abort m2"));
+          finishM2 = () => {
+            events.push("m2 settled");
+            resolve(valueWorker(2));
+          };
+        }),
+    });
+    await settle();
+    m0.fail(new FatalError("fatal"));
+    await settle();
+    expect(events).toEqual(["abort m2"]);
+    finishM2();
+    await settle();
+    expect(events).toEqual(["abort m2", "m2 settled", "kill m1"]);
+    await expect(engine.wait()).rejects.toThrow("fatal");
+  });
+});
