@@ -77,6 +77,8 @@ export interface ResolvedConfig {
   readonly stopTimeout: number;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** False when debug output goes nowhere (the default logger, its namespace off): skip building it. */
+  readonly debugEnabled: boolean;
   readonly metrics: { recordStart(name: string): void } | undefined;
   readonly random: () => number;
 }
@@ -88,9 +90,12 @@ export const systemClock: Clock = Object.freeze({
   clearTimeout: (handle: unknown): void => clearTimeout(handle as ReturnType<typeof setTimeout>),
 });
 
-function debugLogger(): Logger {
+type DebugLogger = Logger & { enabled(): boolean };
+
+function debugLogger(): DebugLogger {
   const log = createDebug("manifold-engine");
   return {
+    enabled: () => log.enabled,
     debug: (message, ...args) => log(message, ...args),
     info: (message, ...args) => log(`info: ${message}`, ...args),
     warn: (message, ...args) => log(`warn: ${message}`, ...args),
@@ -218,7 +223,9 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
     throw new TypeError(`EngineConfig.jitter must be a number from 0 to 1 (got ${describeValue(jitter)})`);
   }
   const isFatal = optionalFunction<(error: unknown) => boolean>(config, "isFatal");
-  const logger = safeLogger(withMethods<Logger>(config, "logger", ["debug", "info", "warn", "error"]) ?? debugLogger());
+  const userLogger = withMethods<Logger>(config, "logger", ["debug", "info", "warn", "error"]);
+  const defaultLogger = userLogger === undefined ? debugLogger() : undefined;
+  const logger = safeLogger(userLogger ?? (defaultLogger as DebugLogger));
   const metrics = withMethods<{ recordStart(name: string): void }>(config, "metrics", ["recordStart"]);
   const clock = withMethods<Clock>(config, "clock", ["now", "setTimeout", "clearTimeout"]) ?? systemClock;
   return {
@@ -234,6 +241,7 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
     stopTimeout: milliseconds(config, "stopTimeout", 30_000),
     clock: safeClock(clock, logger),
     logger,
+    debugEnabled: defaultLogger === undefined || defaultLogger.enabled(),
     metrics,
     random: safeRandom(optionalFunction<() => number>(config, "random") ?? Math.random, logger),
   };

@@ -1,43 +1,58 @@
 /**
- * The dependency graph: installed nodes by name, and for every name (installed
- * or not) the installed nodes that declare it as an input.
+ * The dependency graph.
+ *
+ * Every name that is installed, or that some installed node lists as an
+ * input, has a slot: the node installed under it (if any) and the installed
+ * nodes that list it as an input. Nodes keep references to their own slot and
+ * to their inputs' slots, so the loop follows edges by reference and never
+ * looks a name up on a hot path.
  *
  * Cycle checks are incremental: adding node `n` with inputs `I` closes a cycle
- * only if `n` already reaches some input in `I` through installed dependents,
- * so the search starts at `n` and visits only what depends on it. Installing
- * in dependency order therefore costs O(inputs) per node, never a whole-graph
- * validation (Juju's engine re-validates everything on each install).
+ * only if `n` already reaches some installed input in `I` through installed
+ * dependents, so the search starts at `n` and visits only what depends on it.
+ * Installing in dependency order (or its reverse) costs O(inputs) per node,
+ * never a whole-graph validation (Juju's engine re-validates everything on
+ * each install).
  */
 import { CycleError } from "./errors.js";
 import { checkManifold, type Manifolds } from "./manifold.js";
 
-/** What the graph needs to know of a node. @internal */
+/** A name in the graph: who is installed under it, and who lists it as an input. @internal */
+export class Slot<N> {
+  readonly name: string;
+  node: N | undefined = undefined;
+  readonly dependents = new Set<N>();
+
+  constructor(name: string) {
+    this.name = name;
+  }
+}
+
+/** What the graph needs of a node; it fills in the slots. @internal */
 export interface GraphNode {
   readonly name: string;
   readonly inputs: readonly string[];
+  slot: Slot<this> | undefined;
+  inputSlots: readonly Slot<this>[];
 }
 
 /** @internal */
 export class Graph<N extends GraphNode> {
-  readonly #nodes = new Map<string, N>();
-  /** For each name, the installed nodes listing it in their inputs. */
-  readonly #dependents = new Map<string, Set<N>>();
+  readonly #slots = new Map<string, Slot<N>>();
+  /** Installed nodes in installation order (what reports list). */
+  readonly #installed = new Set<N>();
 
   get size(): number {
-    return this.#nodes.size;
+    return this.#installed.size;
   }
 
   get(name: string): N | undefined {
-    return this.#nodes.get(name);
+    return this.#slots.get(name)?.node;
   }
 
+  /** Installed nodes, in installation order. */
   nodes(): IterableIterator<N> {
-    return this.#nodes.values();
-  }
-
-  /** The installed nodes that declare `name` as an input (empty when none). */
-  dependentsOf(name: string): ReadonlySet<N> {
-    return this.#dependents.get(name) ?? EMPTY;
+    return this.#installed.values();
   }
 
   /**
@@ -47,21 +62,22 @@ export class Graph<N extends GraphNode> {
    */
   findCycle(name: string, inputs: readonly string[]): string[] | undefined {
     if (inputs.includes(name)) return [name, name];
-    if (!this.#dependents.has(name)) return undefined;
+    const start = this.#slots.get(name);
+    if (start === undefined || start.dependents.size === 0) return undefined;
     // A cycle runs through installed nodes only: inputs not installed yet
-    // cannot close one, so installing in any order of a chain stays O(inputs).
-    const wanted = new Set(inputs.filter((input) => this.#nodes.has(input)));
+    // cannot close one, so installing a chain in either order stays O(inputs).
+    const wanted = new Set(inputs.filter((input) => this.get(input) !== undefined));
     if (wanted.size === 0) return undefined;
     // parent.get(x) is the node x depends on along the path found from `name`.
     const parent = new Map<string, string>([[name, name]]);
-    const stack = [name];
+    const stack: Slot<N>[] = [start];
     while (stack.length > 0) {
-      const current = stack.pop() as string;
-      for (const dependent of this.dependentsOf(current)) {
+      const current = stack.pop() as Slot<N>;
+      for (const dependent of current.dependents) {
         if (parent.has(dependent.name)) continue;
-        parent.set(dependent.name, current);
+        parent.set(dependent.name, current.name);
         if (wanted.has(dependent.name)) return this.#cycleThrough(name, dependent.name, parent);
-        stack.push(dependent.name);
+        if (dependent.slot !== undefined) stack.push(dependent.slot);
       }
     }
     return undefined;
@@ -76,7 +92,7 @@ export class Graph<N extends GraphNode> {
   }
 
   /**
-   * Adds `node`.
+   * Adds `node` and fills in its slots.
    * @throws CycleError if its inputs close a cycle; nothing is changed then.
    */
   add(node: N): void {
@@ -87,31 +103,49 @@ export class Graph<N extends GraphNode> {
         { cycle },
       );
     }
-    this.#nodes.set(node.name, node);
-    for (const input of node.inputs) {
-      let set = this.#dependents.get(input);
-      if (set === undefined) {
-        set = new Set();
-        this.#dependents.set(input, set);
-      }
-      set.add(node);
+    const slot = this.#slot(node.name);
+    slot.node = node;
+    node.slot = slot;
+    const inputSlots = new Array<Slot<N>>(node.inputs.length);
+    for (let i = 0; i < node.inputs.length; i++) {
+      const inputSlot = this.#slot(node.inputs[i] as string);
+      inputSlot.dependents.add(node);
+      inputSlots[i] = inputSlot;
+    }
+    node.inputSlots = inputSlots;
+    this.#installed.add(node);
+  }
+
+  /**
+   * Removes `node` and its edges: O(its inputs). Dependents of its name stay
+   * listed (in the slot the node keeps a reference to).
+   */
+  remove(node: N): void {
+    const slot = node.slot;
+    if (slot === undefined || slot.node !== node) return;
+    slot.node = undefined;
+    this.#installed.delete(node);
+    this.#release(slot);
+    for (const inputSlot of node.inputSlots) {
+      inputSlot.dependents.delete(node);
+      this.#release(inputSlot);
     }
   }
 
-  /** Removes `node` and its edges: O(its inputs). Dependents of its name stay listed. */
-  remove(node: N): void {
-    if (this.#nodes.get(node.name) !== node) return;
-    this.#nodes.delete(node.name);
-    for (const input of node.inputs) {
-      const set = this.#dependents.get(input);
-      if (set === undefined) continue;
-      set.delete(node);
-      if (set.size === 0) this.#dependents.delete(input);
+  #slot(name: string): Slot<N> {
+    let slot = this.#slots.get(name);
+    if (slot === undefined) {
+      slot = new Slot<N>(name);
+      this.#slots.set(name, slot);
     }
+    return slot;
+  }
+
+  /** Forgets a slot nobody uses any more (a later install of the name makes a new one). */
+  #release(slot: Slot<N>): void {
+    if (slot.node === undefined && slot.dependents.size === 0 && this.#slots.get(slot.name) === slot) this.#slots.delete(slot.name);
   }
 }
-
-const EMPTY: ReadonlySet<never> = new Set<never>();
 
 /**
  * Throws CycleError if the manifolds' inputs form a cycle; inputs outside the
@@ -125,6 +159,6 @@ export function validate(manifolds: Manifolds): void {
   const graph = new Graph<GraphNode>();
   for (const name of Object.keys(manifolds)) {
     const checked = checkManifold(name, manifolds[name]);
-    graph.add({ name: checked.name, inputs: checked.inputs });
+    graph.add({ name: checked.name, inputs: checked.inputs, slot: undefined, inputSlots: [] });
   }
 }

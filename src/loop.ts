@@ -28,15 +28,15 @@
 import type { ResolvedConfig } from "./config.js";
 import { AlreadyInstalledError, EngineStoppedError, toError } from "./errors.js";
 import { classify, filterError, isFatal, nextRecentErrors, rankFatal, type Verdict } from "./failure.js";
-import { Graph } from "./graph.js";
+import { Graph, type Slot } from "./graph.js";
 import { Mailbox } from "./mailbox.js";
 import type { CheckedManifold } from "./manifold.js";
-import { ManifoldNode, type Phase, type ResourceLogEntry } from "./node.js";
+import { ManifoldNode, type Phase } from "./node.js";
 import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from "./report.js";
 import { errorRestartDelay, spread } from "./schedule.js";
 import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
 import { quote, runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import type { Snapshot } from "./start-context.js";
+import { LazyAbort, type AttemptLog, type Snapshot } from "./start-context.js";
 import type { Worker } from "./workers.js";
 
 type Message =
@@ -47,6 +47,7 @@ type Message =
   | { kind: "kill" };
 
 const EMPTY_SNAPSHOT: Snapshot = Object.freeze([]);
+const NO_DEPENDENTS: ReadonlySet<ManifoldNode> = new Set();
 
 /** @internal */
 export class EngineLoop {
@@ -109,14 +110,14 @@ export class EngineLoop {
         const node = new ManifoldNode(name, manifold, inputs, now);
         this.#graph.add(node);
         added.push(node);
-        for (const input of inputs) if (this.#graph.get(input)?.holding === true) node.holdingInputs++;
+        for (const slot of node.inputSlots) if (slot.node?.holding === true) node.holdingInputs++;
       }
     } catch (error) {
       for (const node of added) this.#graph.remove(node);
       throw error;
     }
     for (const node of added) {
-      this.#config.logger.debug("installed manifold %s", node.name);
+      if (this.#config.debugEnabled) this.#config.logger.debug("installed manifold %s", node.name);
       this.#makeReady(node);
     }
   }
@@ -167,6 +168,9 @@ export class EngineLoop {
     this.#mailbox.post(message);
   }
 
+  /** Shared by every start attempt (one function, not one closure per attempt). */
+  readonly #postAttempt = (message: AttemptMessage): void => this.#mailbox.post(message);
+
   /** A bug in a handler must not wedge the loop: it becomes the engine's fatal error. */
   #crashed(what: string, error: unknown): void {
     const internal = new Error(`manifold-engine internal error while handling ${what}: ${toError(error, what).message}`, { cause: error });
@@ -196,6 +200,11 @@ export class EngineLoop {
 
   // ---------------------------------------------------------------- phases and rule 9
 
+  /** The installed nodes that list `node`'s name as an input. */
+  #dependentsOf(node: ManifoldNode): ReadonlySet<ManifoldNode> {
+    return node.slot?.dependents ?? NO_DEPENDENTS;
+  }
+
   /** Every phase change goes through here: it keeps the live count and the holding flag true. */
   #setPhase(node: ManifoldNode, phase: Phase): void {
     const wasLive = node.live;
@@ -223,7 +232,7 @@ export class EngineLoop {
     if (holding === node.holding) return;
     node.holding = holding;
     const change = holding ? 1 : -1;
-    for (const dependent of this.#graph.dependentsOf(node.name)) {
+    for (const dependent of this.#dependentsOf(node)) {
       dependent.holdingInputs += change;
       if (!holding) this.#tryUnblock(dependent);
     }
@@ -256,7 +265,7 @@ export class EngineLoop {
     if (count === 0) return EMPTY_SNAPSHOT;
     const snapshot = new Array<unknown>(2 * count);
     for (let i = 0; i < count; i++) {
-      const input = this.#graph.get(node.inputs[i] as string);
+      const input = (node.inputSlots[i] as Slot<ManifoldNode>).node;
       if (input !== undefined && input.phase === "running" && input.workerRan) {
         snapshot[2 * i] = input.worker;
         snapshot[2 * i + 1] = input.manifold;
@@ -267,20 +276,21 @@ export class EngineLoop {
 
   #callStart(node: ManifoldNode): void {
     const attempt = ++node.attempt;
-    const abort = new AbortController();
+    const abort = new LazyAbort();
     node.abort = abort;
     node.restartWanted = false;
     this.#setPhase(node, "starting");
-    runStartAttempt(node, attempt, this.#snapshot(node), abort.signal, this.#self, (message) => this.#post(message));
+    runStartAttempt(node, attempt, this.#snapshot(node), abort, this.#self, this.#postAttempt);
   }
 
-  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, log: ResourceLogEntry[]): void {
+  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, log: AttemptLog): void {
     if (node.attempt !== attempt || node.phase !== "starting") {
       throw new Error(`unexpected start of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
     }
-    const aborted = node.abort?.signal.aborted === true;
+    const aborted = node.abort?.aborted === true;
     node.abort = undefined;
-    node.resourceLog = log;
+    node.resourceNames = log.names;
+    node.resourceErrors = log.errors;
     node.worker = worker;
     if (aborted || this.#dying || !node.installed) {
       // Nobody wants this worker any more; it never counts as started, and
@@ -295,7 +305,7 @@ export class EngineLoop {
     node.lastStart = now;
     node.error = undefined;
     this.#setPhase(node, "running");
-    this.#config.logger.debug("manifold %s started", node.name);
+    if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s started", node.name);
     try {
       this.#config.metrics?.recordStart(node.name);
     } catch (error) {
@@ -304,13 +314,14 @@ export class EngineLoop {
     this.#bounceDependents(node);
   }
 
-  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, log: ResourceLogEntry[]): void {
+  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, log: AttemptLog): void {
     if (node.attempt !== attempt || node.phase !== "starting") {
       throw new Error(`unexpected start failure of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
     }
-    const aborted = node.abort?.signal.aborted === true;
+    const aborted = node.abort?.aborted === true;
     node.abort = undefined;
-    node.resourceLog = log;
+    node.resourceNames = log.names;
+    node.resourceErrors = log.errors;
     const verdict = classify(this.#noteError(node, raw, "start"));
     // An aborted start resets backoff: the input change that aborted it may well fix it.
     node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);
@@ -366,7 +377,7 @@ export class EngineLoop {
     const error = filterError(node.name, node.manifold, raw, this.#config);
     if (error === undefined) return undefined;
     node.error = error;
-    this.#config.logger.debug("manifold %s %s error: %s", node.name, source, error.message);
+    if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s %s error: %s", node.name, source, error.message);
     // Once wait() has settled its outcome is final: a straggler's error is recorded, never ranked.
     if (!this.#finished && isFatal(this.#config, error, node.name)) {
       this.#worst = rankFatal(this.#config, this.#worst, error);
@@ -405,7 +416,7 @@ export class EngineLoop {
    * catch it, so listeners must not throw.)
    */
   #abortStart(node: ManifoldNode, why: string): void {
-    if (node.abort === undefined || node.abort.signal.aborted) return;
+    if (node.abort === undefined || node.abort.aborted) return;
     this.#armStuck(node);
     node.abort.abort(new DOMException(`start of manifold ${quote(node.name)} aborted: ${why}`, "AbortError"));
   }
@@ -424,7 +435,7 @@ export class EngineLoop {
     const stack = [node];
     while (stack.length > 0) {
       const current = stack.pop() as ManifoldNode;
-      for (const dependent of this.#graph.dependentsOf(current.name)) {
+      for (const dependent of this.#dependentsOf(current)) {
         if (this.#bounce(dependent)) stack.push(dependent);
       }
     }
@@ -554,6 +565,7 @@ export class EngineLoop {
       const waiters = node.uninstallWaiters;
       node.uninstallWaiters = undefined;
       if (waiters !== undefined) for (const resolve of waiters) resolve();
+      // By name: the slot this node kept may have been released and replaced.
       const successor = this.#graph.get(node.name);
       if (successor !== undefined) this.#tryUnblock(successor);
     }
@@ -591,7 +603,7 @@ export class EngineLoop {
   }
 
   #releaseInputs(node: ManifoldNode): void {
-    releaseInputs(this.#graph, node, (input) => this.#stopWorker(input, false));
+    releaseInputs(node, (input) => this.#stopWorker(input, false));
   }
 
   /** Rule 7: wait() settles once every worker has settled (or is stuck) and no timer is left. */

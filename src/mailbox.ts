@@ -96,14 +96,24 @@ export class Mailbox<M extends { kind: string }, N> {
     this.#draining = true;
     try {
       for (;;) {
+        // One item per iteration, each in its own try: a handler that throws
+        // must not stop the ones after it.
         if (this.#messageHead < this.#messages.length) {
           const message = this.#messages[this.#messageHead] as M;
           this.#messages[this.#messageHead++] = undefined;
-          this.#run(message.kind, () => this.#handlers.message(message));
+          try {
+            this.#handlers.message(message);
+          } catch (error) {
+            this.#handlers.crashed(message.kind, error);
+          }
         } else if (startsToo && this.#readyHead < this.#ready.length) {
           const node = this.#ready[this.#readyHead] as N;
           this.#ready[this.#readyHead++] = undefined;
-          this.#run("ready", () => this.#handlers.ready(node));
+          try {
+            this.#handlers.ready(node);
+          } catch (error) {
+            this.#handlers.crashed("ready", error);
+          }
         } else {
           break;
         }
@@ -119,13 +129,5 @@ export class Mailbox<M extends { kind: string }, N> {
     }
     if (this.#readyHead < this.#ready.length) this.#scheduleDrain();
     this.#handlers.idle();
-  }
-
-  #run(what: string, handle: () => void): void {
-    try {
-      handle();
-    } catch (error) {
-      this.#handlers.crashed(what, error);
-    }
   }
 }

@@ -64,6 +64,11 @@ function quote(name: string): string {
   return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
 }
 
+function indexBefore(names: readonly string[], name: string, end: number): number | undefined {
+  for (let i = 0; i < end; i++) if (names[i] === name) return i;
+  return undefined;
+}
+
 /**
  * Checks a manifold's name and shape as `install` requires (SPEC rule 1): a
  * non-empty name, `inputs` an array of distinct non-empty names or tokens none
@@ -86,20 +91,21 @@ export function checkManifold(nameOrToken: unknown, candidate: unknown): Checked
     throw new TypeError(`${label}: inputs must be an array of manifold names or resource tokens (got ${describeValue(m.inputs)}); use inputs: [] for none`);
   }
   const inputs: string[] = new Array<string>(m.inputs.length);
-  const seen = new Map<string, number>();
+  // Duplicates: a scan for the usual handful of inputs, a map only for many.
+  const seen = m.inputs.length > 16 ? new Map<string, number>() : undefined;
   for (let i = 0; i < m.inputs.length; i++) {
     const input = nameOf(m.inputs[i]);
     if (input === undefined) {
       throw new TypeError(`${label}: inputs[${i}] must be a non-empty string or a resource token (got ${describeValue(m.inputs[i])})`);
     }
-    const earlier = seen.get(input);
+    const earlier = seen !== undefined ? seen.get(input) : indexBefore(inputs, input, i);
     if (earlier !== undefined) {
       throw new TypeError(`${label}: inputs[${i}] repeats ${quote(input)} (already inputs[${earlier}]); list each input once`);
     }
     if (input === name) {
       throw new CycleError(`${label} lists itself in its inputs (inputs[${i}]); a manifold cannot depend on itself`, { cycle: [name, name] });
     }
-    seen.set(input, i);
+    seen?.set(input, i);
     inputs[i] = input;
   }
   if (typeof m.start !== "function") {

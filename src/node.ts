@@ -11,7 +11,9 @@
  * settled (starting, running, stopping): that is what rule 8 ("never two
  * workers") and shutdown wait for.
  */
+import type { Slot } from "./graph.js";
 import type { Manifold } from "./manifold.js";
+import type { LazyAbort } from "./start-context.js";
 import type { Worker } from "./workers.js";
 
 /** @internal */
@@ -29,6 +31,11 @@ export class ManifoldNode {
   /** Index of each input, built only for manifolds with many inputs. */
   readonly #inputIndex: Map<string, number> | undefined;
 
+  /** Its name's slot in the graph (set when installed; kept after uninstall). */
+  slot: Slot<this> | undefined = undefined;
+  /** Its inputs' slots, in the order of `inputs`. */
+  inputSlots: readonly Slot<this>[] = [];
+
   /** False once uninstalled (the node may live on until its worker stops). */
   installed = true;
   phase: Phase = "idle";
@@ -37,7 +44,7 @@ export class ManifoldNode {
 
   /** Generation of the current start attempt; messages of older attempts are stale. */
   attempt = 0;
-  abort: AbortController | undefined;
+  abort: LazyAbort | undefined;
   worker: Worker | undefined;
   /** The current worker was accepted as started, so its stop bounces dependents. */
   workerRan = false;
@@ -62,7 +69,10 @@ export class ManifoldNode {
   startCount = 0;
   lastStart: number | undefined = undefined;
   recentErrors = 0;
-  resourceLog: ResourceLogEntry[] | undefined = undefined;
+  /** Names asked of getResource by the last start attempt (often `inputs` itself). */
+  resourceNames: readonly string[] | undefined = undefined;
+  /** Errors of those calls, by position; undefined when none failed. */
+  resourceErrors: readonly (string | undefined)[] | undefined = undefined;
 
   /** Callers of `uninstall` waiting for this node to stop. */
   uninstallWaiters: (() => void)[] | undefined = undefined;

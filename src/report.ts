@@ -2,7 +2,7 @@
  * The engine's report: types, and turning node state (and workers' own
  * reports) into plain JSON-serialisable data.
  */
-import type { ManifoldNode, ResourceLogEntry } from "./node.js";
+import type { ManifoldNode } from "./node.js";
 import { isReporter, type Reporter } from "./workers.js";
 
 /** What `engine.report()` returns. (A type alias so it is assignable to `Record<string, unknown>`.) */
@@ -160,7 +160,14 @@ export function manifoldReport(node: ManifoldNode, self: unknown, withWorkerRepo
       ? workerReport(node.worker)
       : { error: "skipped: a worker's report() called engine.report() again" };
   }
-  if (node.resourceLog !== undefined) entry.resourceLog = node.resourceLog.map((item: ResourceLogEntry) => ({ ...item }));
+  const names = node.resourceNames;
+  if (names !== undefined) {
+    const errors = node.resourceErrors;
+    entry.resourceLog = names.map((name, i) => {
+      const error = errors?.[i];
+      return error === undefined ? { name } : { name, error };
+    });
+  }
   if (node.stuck) entry.stuck = true;
   return entry;
 }

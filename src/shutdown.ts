@@ -18,8 +18,8 @@ export function countLiveDependents(graph: Graph<ManifoldNode>): void {
     // A stuck node holds nobody up: its stuck timer has fired and will not fire again.
     if (!node.live || node.stuck) continue;
     node.countedForShutdown = true;
-    for (const name of node.inputs) {
-      const input = graph.get(name);
+    for (const slot of node.inputSlots) {
+      const input = slot.node;
       if (input !== undefined) input.liveDependents++;
     }
   }
@@ -30,11 +30,11 @@ export function countLiveDependents(graph: Graph<ManifoldNode>): void {
  * whose last live dependent it was, and whose worker runs, is passed to `stop`.
  * @internal
  */
-export function releaseInputs(graph: Graph<ManifoldNode>, node: ManifoldNode, stop: (input: ManifoldNode) => void): void {
+export function releaseInputs(node: ManifoldNode, stop: (input: ManifoldNode) => void): void {
   if (!node.countedForShutdown) return;
   node.countedForShutdown = false;
-  for (const name of node.inputs) {
-    const input = graph.get(name);
+  for (const slot of node.inputSlots) {
+    const input = slot.node;
     if (input === undefined || input.liveDependents === 0) continue;
     if (--input.liveDependents === 0 && input.phase === "running") stop(input);
   }

@@ -6,14 +6,14 @@
  * never unhandled), and posts a message.
  */
 import { describeValue, toError } from "./errors.js";
-import type { ManifoldNode, ResourceLogEntry } from "./node.js";
-import { StartContextImpl, type Snapshot } from "./start-context.js";
+import type { ManifoldNode } from "./node.js";
+import { StartContextImpl, type AttemptLog, type LazyAbort, type Snapshot } from "./start-context.js";
 import { notAWorker, type Worker } from "./workers.js";
 
 /** What a start attempt tells the loop. @internal */
 export type AttemptMessage =
-  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; log: ResourceLogEntry[] }
-  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; log: ResourceLogEntry[] }
+  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; log: AttemptLog }
+  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; log: AttemptLog }
   | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined };
 
 /** @internal */
@@ -40,11 +40,11 @@ export function runStartAttempt(
   node: ManifoldNode,
   attempt: number,
   snapshot: Snapshot,
-  signal: AbortSignal,
+  abort: LazyAbort,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): void {
-  const context = new StartContextImpl(node, snapshot, signal);
+  const context = new StartContextImpl(node, snapshot, abort);
   const settled = (ok: boolean, value: unknown): void => {
     const log = context.expire();
     let message: AttemptMessage;
@@ -86,7 +86,7 @@ function readResult(
   attempt: number,
   ok: boolean,
   value: unknown,
-  log: ResourceLogEntry[],
+  log: AttemptLog,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): AttemptMessage {

@@ -7,7 +7,6 @@
  */
 import { describeValue, MissingError } from "./errors.js";
 import type { StartContext } from "./manifold.js";
-import type { ResourceLogEntry } from "./node.js";
 import { nameOf, type InputName } from "./resource.js";
 import type { Worker } from "./workers.js";
 
@@ -30,22 +29,73 @@ export interface SnapshotOwner {
   indexOfInput(name: string): number;
 }
 
+/**
+ * A start attempt's abort switch. Most start functions never look at their
+ * signal, so the AbortController (an EventTarget, costly to create) is made
+ * only when someone asks for the signal; an abort before that is remembered
+ * and applied to it.
+ * @internal
+ */
+export class LazyAbort {
+  #controller: AbortController | undefined;
+  #reason: unknown;
+  aborted = false;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/**
+ * The getResource calls of one start attempt: the names asked for, and (only
+ * allocated once something failed) the error of each call, by position.
+ * @internal
+ */
+export interface AttemptLog {
+  readonly names: readonly string[];
+  readonly errors: readonly (string | undefined)[] | undefined;
+}
+
+const NO_CALLS: AttemptLog = Object.freeze({ names: Object.freeze([]), errors: undefined });
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** @internal */
 export class StartContextImpl implements StartContext {
   readonly name: string;
-  readonly signal: AbortSignal;
+  readonly #abort: LazyAbort;
   readonly #owner: SnapshotOwner;
   #snapshot: Snapshot | undefined;
-  #log: ResourceLogEntry[] = [];
+  #names: string[] | undefined;
+  #errors: (string | undefined)[] | undefined;
 
-  constructor(owner: SnapshotOwner, snapshot: Snapshot, signal: AbortSignal) {
+  constructor(owner: SnapshotOwner, snapshot: Snapshot, abort: LazyAbort) {
     this.name = owner.name;
-    this.signal = signal;
+    this.#abort = abort;
     this.#owner = owner;
     this.#snapshot = snapshot;
     // `start: ({ getResource }) => ...` is idiomatic: the methods work unbound.
     this.getResource = this.getResource.bind(this);
     this.hasResource = this.hasResource.bind(this);
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
   }
 
   getResource<T>(input: InputName): T {
@@ -66,16 +116,16 @@ export class StartContextImpl implements StartContext {
       );
     }
     if (failure !== undefined) {
-      this.#log.push({ name, error: failure.message });
+      this.#record(name, failure.message);
       throw failure;
     }
     const owner = snapshot[2 * index + 1] as Required<OutputOwner>;
     try {
       const value = owner.output(snapshot[2 * index] as Worker) as T;
-      this.#log.push({ name });
+      this.#record(name, undefined);
       return value;
     } catch (error) {
-      this.#log.push({ name, error: error instanceof Error ? error.message : describeValue(error) });
+      this.#record(name, error instanceof Error ? error.message : describeValue(error));
       throw error;
     }
   }
@@ -88,10 +138,23 @@ export class StartContextImpl implements StartContext {
     return index >= 0 && snapshot[2 * index] !== undefined;
   }
 
-  /** Ends the context's life and hands back the resource log of this attempt. */
-  expire(): ResourceLogEntry[] {
+  /**
+   * Ends the context's life and hands back the resource log of this attempt.
+   * The usual log (each input asked for once, in order, without error) is the
+   * manifold's own `inputs` array: nothing is kept per attempt.
+   */
+  expire(): AttemptLog {
     this.#snapshot = undefined;
-    return this.#log;
+    const names = this.#names;
+    if (names === undefined) return NO_CALLS;
+    if (this.#errors === undefined && sameNames(names, this.#owner.inputs)) return { names: this.#owner.inputs, errors: undefined };
+    return { names, errors: this.#errors };
+  }
+
+  #record(name: string, error: string | undefined): void {
+    const names = (this.#names ??= []);
+    if (error !== undefined) (this.#errors ??= [])[names.length] = error;
+    names.push(name);
   }
 
   #resolve(input: InputName, method: string): string {
