@@ -37,12 +37,13 @@ import { errorRestartDelay, spread } from "./schedule.js";
 import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
 import { quote, runStartAttempt, type AttemptMessage } from "./start-attempt.js";
 import { LazyAbort, type AttemptLog, type Snapshot } from "./start-context.js";
+import { Watchdog } from "./watchdog.js";
 import type { Worker } from "./workers.js";
 
 type Message =
   | AttemptMessage
   | { kind: "due"; node: ManifoldNode; token: number }
-  | { kind: "stuck"; node: ManifoldNode; attempt: number }
+  | { kind: "watchdog" }
   | { kind: "uninstall"; node: ManifoldNode }
   | { kind: "kill" };
 
@@ -59,6 +60,8 @@ export class EngineLoop {
   readonly #retiring = new Map<string, ManifoldNode>();
 
   readonly #mailbox: Mailbox<Message, ManifoldNode>;
+  /** Deadlines of workers (and aborted starts) the engine stopped: see watchdog.ts. */
+  readonly #watchdog: Watchdog<ManifoldNode>;
 
   /** kill() was called: refuse changes at once, even before the kill message is handled. */
   #killRequested = false;
@@ -84,6 +87,7 @@ export class EngineLoop {
       crashed: (what, error) => this.#crashed(what, error),
       idle: () => this.#checkFinished(),
     });
+    this.#watchdog = new Watchdog<ManifoldNode>(config.clock, () => this.#post({ kind: "watchdog" }));
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -189,8 +193,8 @@ export class EngineLoop {
         return this.#onStopped(message.node, message.attempt, message.error);
       case "due":
         return this.#onDue(message.node, message.token);
-      case "stuck":
-        return this.#onStuck(message.node, message.attempt);
+      case "watchdog":
+        return this.#onWatchdog();
       case "uninstall":
         return this.#onUninstall(message.node);
       case "kill":
@@ -507,16 +511,19 @@ export class EngineLoop {
   }
 
   #armStuck(node: ManifoldNode): void {
-    if (node.stuckTimer !== undefined || node.stuck || this.#finished) return;
+    if (node.deadline !== undefined || node.stuck || this.#finished) return;
     const timeout = node.manifold.stopTimeout ?? this.#config.stopTimeout;
     if (timeout <= 0) return;
-    const attempt = node.attempt;
-    node.stuckTimer = this.#config.clock.setTimeout(() => this.#post({ kind: "stuck", node, attempt }), timeout);
+    node.deadline = this.#watchdog.add(node, timeout);
   }
 
-  #onStuck(node: ManifoldNode, attempt: number): void {
-    if (node.attempt !== attempt || !node.live || node.stuck) return;
-    node.stuckTimer = undefined;
+  #onWatchdog(): void {
+    for (const node of this.#watchdog.expired()) this.#markStuck(node);
+  }
+
+  #markStuck(node: ManifoldNode): void {
+    node.deadline = undefined;
+    if (!node.live || node.stuck) return;
     node.stuck = true;
     this.#stuck++;
     this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
@@ -551,9 +558,9 @@ export class EngineLoop {
 
   /** Runs when a node's start or worker has settled (it is no longer live). */
   #afterSettled(node: ManifoldNode): void {
-    if (node.stuckTimer !== undefined) {
-      this.#config.clock.clearTimeout(node.stuckTimer);
-      node.stuckTimer = undefined;
+    if (node.deadline !== undefined) {
+      this.#watchdog.cancel(node.deadline);
+      node.deadline = undefined;
     }
     if (node.stuck) {
       node.stuck = false;
@@ -608,8 +615,10 @@ export class EngineLoop {
 
   /** Rule 7: wait() settles once every worker has settled (or is stuck) and no timer is left. */
   #checkFinished(): void {
+    this.#watchdog.tidy();
     if (!this.#dying || this.#finished || this.#live > this.#stuck) return;
     this.#finished = true;
+    this.#watchdog.clear();
     const stuck: string[] = [];
     for (const node of [...this.#graph.nodes(), ...this.#retiring.values()]) {
       this.#clearTimer(node);

@@ -14,6 +14,7 @@
 import type { Slot } from "./graph.js";
 import type { Manifold } from "./manifold.js";
 import type { LazyAbort } from "./start-context.js";
+import type { Deadline } from "./watchdog.js";
 import type { Worker } from "./workers.js";
 
 /** @internal */
@@ -61,7 +62,8 @@ export class ManifoldNode {
   /** The pending timer is a bounce (so it holds dependents back); false for an error delay. */
   timerIsBounce = false;
 
-  stuckTimer: unknown = undefined;
+  /** Its stuck-worker deadline while the engine waits for it to stop. */
+  deadline: Deadline<ManifoldNode> | undefined = undefined;
   stuck = false;
 
   /** Most recent error (after filter), kept until the next successful start. */

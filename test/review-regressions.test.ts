@@ -315,3 +315,29 @@ describe("found by the property tests", () => {
     await expect(engine.wait()).rejects.toThrow("fatal");
   });
 });
+
+describe("the stuck-worker watchdog", () => {
+  it("arms one timer for many stopped workers, and drops it once they have all stopped", async () => {
+    const clock = new FakeClock();
+    const engine = new Engine({ clock, bounceDelay: 0, stopTimeout: 5000 });
+    const root: TestWorker[] = [];
+    engine.install("root", { inputs: [], start: () => (root.push(new TestWorker("root")), root.at(-1) as TestWorker) });
+    const slow: TestWorker[] = [];
+    for (let i = 0; i < 200; i++) {
+      engine.install(`d${i}`, { inputs: ["root"], start: () => (slow.push(new TestWorker(`d${i}`, { stopOnKill: false })), slow.at(-1) as TestWorker) });
+    }
+    await settle();
+    root[0]?.fail(new BounceError());
+    await settle();
+    // 200 dependents are stopping: one watchdog timer, not 200.
+    expect(clock.pending.map((timer) => timer.delay)).toEqual([5000]);
+    for (const worker of slow.slice(0, 200)) worker.complete();
+    await settle();
+    expect(clock.pending).toEqual([]);
+    expect(Object.values(engine.report().manifolds).every((entry) => entry.state === "started")).toBe(true);
+    engine.kill();
+    for (const worker of slow.slice(200)) worker.complete();
+    await engine.wait();
+    expect(clock.pending).toEqual([]);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * Stuck-worker deadlines, all on one timer.
+ *
+ * Each worker (or aborted start) the engine stops gets a deadline `stopTimeout`
+ * ms later; arming a timer per stopped worker would cost a setTimeout and a
+ * clearTimeout each (a bounce or a shutdown of 100,000 workers is 100,000 of
+ * each). Instead, deadlines wait in one first-in-first-out queue per distinct
+ * timeout value (so each queue is ordered by deadline and adding is O(1)), and
+ * a single timer is armed for the earliest. Cancelling marks the entry; marked
+ * entries are dropped when they reach the head, and everything is dropped (and
+ * the timer cleared) once no deadline is pending at the end of a loop turn.
+ */
+import type { Clock } from "./config.js";
+
+/** One pending deadline; `cancelled` once its worker settled. @internal */
+export interface Deadline<T> {
+  readonly item: T;
+  readonly due: number;
+  cancelled: boolean;
+}
+
+/** @internal */
+export class Watchdog<T> {
+  readonly #clock: Clock;
+  readonly #onTimer: () => void;
+  /** Per timeout value: deadlines in due order, from `head` on. */
+  readonly #queues = new Map<number, { entries: Deadline<T>[]; head: number }>();
+  #pending = 0;
+  #timer: unknown = undefined;
+  #timerDue = Number.POSITIVE_INFINITY;
+
+  /** `onTimer` runs when the timer fires; it should call `expired()` from the engine loop. */
+  constructor(clock: Clock, onTimer: () => void) {
+    this.#clock = clock;
+    this.#onTimer = onTimer;
+  }
+
+  /** A deadline `timeout` ms from now for `item`. */
+  add(item: T, timeout: number): Deadline<T> {
+    const deadline: Deadline<T> = { item, due: this.#clock.now() + timeout, cancelled: false };
+    let queue = this.#queues.get(timeout);
+    if (queue === undefined) {
+      queue = { entries: [], head: 0 };
+      this.#queues.set(timeout, queue);
+    }
+    queue.entries.push(deadline);
+    this.#pending++;
+    if (deadline.due < this.#timerDue) this.#arm(deadline.due);
+    return deadline;
+  }
+
+  cancel(deadline: Deadline<T>): void {
+    if (deadline.cancelled) return;
+    deadline.cancelled = true;
+    this.#pending--;
+  }
+
+  /** The items whose deadline has passed (each once); re-arms for the next. */
+  expired(): T[] {
+    this.#timer = undefined;
+    this.#timerDue = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    const due: T[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const queue of this.#queues.values()) {
+      while (queue.head < queue.entries.length) {
+        const deadline = queue.entries[queue.head] as Deadline<T>;
+        if (!deadline.cancelled && deadline.due > now) {
+          next = Math.min(next, deadline.due);
+          break;
+        }
+        queue.entries[queue.head++] = undefined as unknown as Deadline<T>;
+        if (!deadline.cancelled) {
+          deadline.cancelled = true;
+          this.#pending--;
+          due.push(deadline.item);
+        }
+      }
+      if (queue.head > 1024 && queue.head * 2 > queue.entries.length) {
+        queue.entries = queue.entries.slice(queue.head);
+        queue.head = 0;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+    return due;
+  }
+
+  /** At the end of a loop turn: with nothing pending, drop every entry and the timer. */
+  tidy(): void {
+    if (this.#pending === 0 && (this.#timer !== undefined || this.#queues.size > 0)) this.clear();
+  }
+
+  /** Forgets every deadline and clears the timer. */
+  clear(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerDue = Number.POSITIVE_INFINITY;
+    this.#queues.clear();
+    this.#pending = 0;
+  }
+
+  #arm(due: number): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timerDue = due;
+    this.#timer = this.#clock.setTimeout(this.#onTimer, Math.max(0, due - this.#clock.now()));
+  }
+}
