@@ -14,19 +14,36 @@
  * never a whole-graph validation (Juju's engine re-validates everything on
  * each install).
  */
-import { CycleError } from "./errors.js";
+import { AlreadyInstalledError, CycleError } from "./errors.js";
 import { checkManifold, type Manifolds } from "./manifold.js";
 
 /** A name in the graph: who is installed under it, and who lists it as an input. @internal */
 export class Slot<N> {
   readonly name: string;
   node: N | undefined = undefined;
-  readonly dependents = new Set<N>();
+  /** Made when the first dependent arrives: most leaves never need one. */
+  #dependents: Set<N> | undefined = undefined;
 
   constructor(name: string) {
     this.name = name;
   }
+
+  /** The installed nodes listing this name as an input. */
+  get dependents(): ReadonlySet<N> {
+    return this.#dependents ?? NONE;
+  }
+
+  addDependent(node: N): void {
+    (this.#dependents ??= new Set()).add(node);
+  }
+
+  removeDependent(node: N): void {
+    this.#dependents?.delete(node);
+  }
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const NONE: ReadonlySet<any> = new Set();
 
 /** What the graph needs of a node; it fills in the slots. @internal */
 export interface GraphNode {
@@ -61,8 +78,11 @@ export class Graph<N extends GraphNode> {
    * Searches only the nodes that (transitively) depend on `name`.
    */
   findCycle(name: string, inputs: readonly string[]): string[] | undefined {
+    return this.#findCycle(name, inputs, this.#slots.get(name));
+  }
+
+  #findCycle(name: string, inputs: readonly string[], start: Slot<N> | undefined): string[] | undefined {
     if (inputs.includes(name)) return [name, name];
-    const start = this.#slots.get(name);
     if (start === undefined || start.dependents.size === 0) return undefined;
     // A cycle runs through installed nodes only: inputs not installed yet
     // cannot close one, so installing a chain in either order stays O(inputs).
@@ -93,23 +113,30 @@ export class Graph<N extends GraphNode> {
 
   /**
    * Adds `node` and fills in its slots.
-   * @throws CycleError if its inputs close a cycle; nothing is changed then.
+   * @throws AlreadyInstalledError if its name is taken, CycleError if its
+   * inputs close a cycle; nothing is changed then.
    */
   add(node: N): void {
-    const cycle = this.findCycle(node.name, node.inputs);
+    // One lookup of the name serves the duplicate check, the cycle search and the slot.
+    let slot = this.#slots.get(node.name);
+    if (slot?.node !== undefined) throw new AlreadyInstalledError(undefined, { manifoldName: node.name });
+    const cycle = this.#findCycle(node.name, node.inputs, slot);
     if (cycle !== undefined) {
       throw new CycleError(
         `cannot install manifold ${JSON.stringify(node.name)}: its inputs close a dependency cycle ${cycle.map((n) => JSON.stringify(n)).join(" -> ")}`,
         { cycle },
       );
     }
-    const slot = this.#slot(node.name);
+    if (slot === undefined) {
+      slot = new Slot<N>(node.name);
+      this.#slots.set(node.name, slot);
+    }
     slot.node = node;
     node.slot = slot;
     const inputSlots = new Array<Slot<N>>(node.inputs.length);
     for (let i = 0; i < node.inputs.length; i++) {
       const inputSlot = this.#slot(node.inputs[i] as string);
-      inputSlot.dependents.add(node);
+      inputSlot.addDependent(node);
       inputSlots[i] = inputSlot;
     }
     node.inputSlots = inputSlots;
@@ -127,7 +154,7 @@ export class Graph<N extends GraphNode> {
     this.#installed.delete(node);
     this.#release(slot);
     for (const inputSlot of node.inputSlots) {
-      inputSlot.dependents.delete(node);
+      inputSlot.removeDependent(node);
       this.#release(inputSlot);
     }
   }

@@ -26,7 +26,7 @@
  * graph per event.
  */
 import type { ResolvedConfig } from "./config.js";
-import { AlreadyInstalledError, EngineStoppedError, toError } from "./errors.js";
+import { EngineStoppedError, toError } from "./errors.js";
 import { classify, filterError, isFatal, nextRecentErrors, rankFatal, type Verdict } from "./failure.js";
 import { Graph, type Slot } from "./graph.js";
 import { Mailbox } from "./mailbox.js";
@@ -36,7 +36,7 @@ import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from
 import { errorRestartDelay, spread } from "./schedule.js";
 import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
 import { quote, runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import { LazyAbort, type AttemptLog, type Snapshot } from "./start-context.js";
+import { StartContextImpl, type Snapshot } from "./start-context.js";
 import { Watchdog } from "./watchdog.js";
 import type { Worker } from "./workers.js";
 
@@ -103,9 +103,6 @@ export class EngineLoop {
     if (this.#killRequested) {
       const what = batch.length === 1 ? `manifold ${quote((batch[0] as CheckedManifold).name)}` : `${batch.length} manifolds`;
       throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);
-    }
-    for (const { name } of batch) {
-      if (this.#graph.get(name) !== undefined) throw new AlreadyInstalledError(undefined, { manifoldName: name });
     }
     const now = this.#config.clock.now();
     const added: ManifoldNode[] = [];
@@ -186,9 +183,9 @@ export class EngineLoop {
   #dispatch(message: Message): void {
     switch (message.kind) {
       case "started":
-        return this.#onStarted(message.node, message.attempt, message.worker, message.log);
+        return this.#onStarted(message.node, message.attempt, message.worker, message.context);
       case "startFailed":
-        return this.#onStartFailed(message.node, message.attempt, message.error, message.log);
+        return this.#onStartFailed(message.node, message.attempt, message.error, message.context);
       case "stopped":
         return this.#onStopped(message.node, message.attempt, message.error);
       case "due":
@@ -206,7 +203,7 @@ export class EngineLoop {
 
   /** The installed nodes that list `node`'s name as an input. */
   #dependentsOf(node: ManifoldNode): ReadonlySet<ManifoldNode> {
-    return node.slot?.dependents ?? NO_DEPENDENTS;
+    return node.slot === undefined ? NO_DEPENDENTS : node.slot.dependents;
   }
 
   /** Every phase change goes through here: it keeps the live count and the holding flag true. */
@@ -280,21 +277,21 @@ export class EngineLoop {
 
   #callStart(node: ManifoldNode): void {
     const attempt = ++node.attempt;
-    const abort = new LazyAbort();
-    node.abort = abort;
+    const context = new StartContextImpl(node, this.#snapshot(node));
+    node.abort = context;
     node.restartWanted = false;
     this.#setPhase(node, "starting");
-    runStartAttempt(node, attempt, this.#snapshot(node), abort, this.#self, this.#postAttempt);
+    runStartAttempt(node, attempt, context, this.#self, this.#postAttempt);
   }
 
-  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, log: AttemptLog): void {
+  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, context: StartContextImpl): void {
     if (node.attempt !== attempt || node.phase !== "starting") {
       throw new Error(`unexpected start of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
     }
     const aborted = node.abort?.aborted === true;
     node.abort = undefined;
-    node.resourceNames = log.names;
-    node.resourceErrors = log.errors;
+    node.resourceNames = context.loggedNames;
+    node.resourceErrors = context.loggedErrors;
     node.worker = worker;
     if (aborted || this.#dying || !node.installed) {
       // Nobody wants this worker any more; it never counts as started, and
@@ -318,14 +315,14 @@ export class EngineLoop {
     this.#bounceDependents(node);
   }
 
-  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, log: AttemptLog): void {
+  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, context: StartContextImpl): void {
     if (node.attempt !== attempt || node.phase !== "starting") {
       throw new Error(`unexpected start failure of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
     }
     const aborted = node.abort?.aborted === true;
     node.abort = undefined;
-    node.resourceNames = log.names;
-    node.resourceErrors = log.errors;
+    node.resourceNames = context.loggedNames;
+    node.resourceErrors = context.loggedErrors;
     const verdict = classify(this.#noteError(node, raw, "start"));
     // An aborted start resets backoff: the input change that aborted it may well fix it.
     node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);

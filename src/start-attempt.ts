@@ -7,13 +7,13 @@
  */
 import { describeValue, toError } from "./errors.js";
 import type { ManifoldNode } from "./node.js";
-import { StartContextImpl, type AttemptLog, type LazyAbort, type Snapshot } from "./start-context.js";
+import type { StartContextImpl } from "./start-context.js";
 import { notAWorker, type Worker } from "./workers.js";
 
 /** What a start attempt tells the loop. @internal */
 export type AttemptMessage =
-  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; log: AttemptLog }
-  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; log: AttemptLog }
+  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; context: StartContextImpl }
+  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; context: StartContextImpl }
   | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined };
 
 /** @internal */
@@ -39,24 +39,22 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 export function runStartAttempt(
   node: ManifoldNode,
   attempt: number,
-  snapshot: Snapshot,
-  abort: LazyAbort,
+  context: StartContextImpl,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): void {
-  const context = new StartContextImpl(node, snapshot, abort);
   const settled = (ok: boolean, value: unknown): void => {
-    const log = context.expire();
+    context.expire();
     let message: AttemptMessage;
     try {
-      message = readResult(node, attempt, ok, value, log, self, post);
+      message = readResult(node, attempt, ok, value, context, self, post);
     } catch (error) {
       // A result the engine cannot even inspect (a throwing getter, a revoked proxy).
       message = {
         kind: "startFailed",
         node,
         attempt,
-        log,
+        context,
         error: new TypeError(`manifold ${quote(node.name)}: the start function's result could not be read: ${toError(error, "reading it").message}`, {
           cause: error,
         }),
@@ -86,19 +84,19 @@ function readResult(
   attempt: number,
   ok: boolean,
   value: unknown,
-  log: AttemptLog,
+  context: StartContextImpl,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): AttemptMessage {
-  if (!ok) return { kind: "startFailed", node, attempt, log, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
+  if (!ok) return { kind: "startFailed", node, attempt, context, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
   const problem = notAWorker(value);
   if (problem !== undefined) {
     const error = new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`);
-    return { kind: "startFailed", node, attempt, log, error };
+    return { kind: "startFailed", node, attempt, context, error };
   }
   const worker = value as Worker;
   if (worker !== self) watchWorker(node, attempt, worker, post);
-  return { kind: "started", node, attempt, worker, log };
+  return { kind: "started", node, attempt, worker, context };
 }
 
 /** Attaches to the worker's wait() at once, so its failure is never unhandled. */

@@ -57,17 +57,7 @@ export class LazyAbort {
   }
 }
 
-/**
- * The getResource calls of one start attempt: the names asked for, and (only
- * allocated once something failed) the error of each call, by position.
- * @internal
- */
-export interface AttemptLog {
-  readonly names: readonly string[];
-  readonly errors: readonly (string | undefined)[] | undefined;
-}
-
-const NO_CALLS: AttemptLog = Object.freeze({ names: Object.freeze([]), errors: undefined });
+const NO_CALLS: readonly string[] = Object.freeze([]);
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -75,27 +65,26 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** @internal */
-export class StartContextImpl implements StartContext {
+/**
+ * A start function's context. It is also the attempt's abort switch (one
+ * object per start attempt, not three) and, once expired, its resource log.
+ * @internal
+ */
+export class StartContextImpl extends LazyAbort implements StartContext {
   readonly name: string;
-  readonly #abort: LazyAbort;
   readonly #owner: SnapshotOwner;
   #snapshot: Snapshot | undefined;
   #names: string[] | undefined;
   #errors: (string | undefined)[] | undefined;
 
-  constructor(owner: SnapshotOwner, snapshot: Snapshot, abort: LazyAbort) {
+  constructor(owner: SnapshotOwner, snapshot: Snapshot) {
+    super();
     this.name = owner.name;
-    this.#abort = abort;
     this.#owner = owner;
     this.#snapshot = snapshot;
     // `start: ({ getResource }) => ...` is idiomatic: the methods work unbound.
     this.getResource = this.getResource.bind(this);
     this.hasResource = this.hasResource.bind(this);
-  }
-
-  get signal(): AbortSignal {
-    return this.#abort.signal;
   }
 
   getResource<T>(input: InputName): T {
@@ -139,16 +128,24 @@ export class StartContextImpl implements StartContext {
   }
 
   /**
-   * Ends the context's life and hands back the resource log of this attempt.
-   * The usual log (each input asked for once, in order, without error) is the
-   * manifold's own `inputs` array: nothing is kept per attempt.
+   * Ends the context's life: getResource and hasResource throw from now on.
+   * (The usual resource log, each input asked for once, in order, without
+   * error, is then the manifold's own `inputs` array: nothing is kept.)
    */
-  expire(): AttemptLog {
+  expire(): void {
     this.#snapshot = undefined;
+  }
+
+  /** The names asked of getResource (after expiry: `inputs` itself when they match it). */
+  get loggedNames(): readonly string[] {
     const names = this.#names;
     if (names === undefined) return NO_CALLS;
-    if (this.#errors === undefined && sameNames(names, this.#owner.inputs)) return { names: this.#owner.inputs, errors: undefined };
-    return { names, errors: this.#errors };
+    return this.#errors === undefined && sameNames(names, this.#owner.inputs) ? this.#owner.inputs : names;
+  }
+
+  /** The error of each logged call, by position; undefined when none failed. */
+  get loggedErrors(): readonly (string | undefined)[] | undefined {
+    return this.#errors;
   }
 
   #record(name: string, error: string | undefined): void {
