@@ -21,29 +21,57 @@ import { checkManifold, type Manifolds } from "./manifold.js";
 export class Slot<N> {
   readonly name: string;
   node: N | undefined = undefined;
-  /** Made when the first dependent arrives: most leaves never need one. */
-  #dependents: Set<N> | undefined = undefined;
+  /**
+   * The installed nodes listing this name as an input: none, a small array
+   * replaced (never changed) on each edit, or a Set once there are many.
+   * Most names have a handful of dependents, and a Set costs ~200 bytes
+   * where a 3-element array costs ~70; replacing rather than changing the
+   * array also keeps any iteration in progress valid.
+   */
+  #dependents: readonly N[] | Set<N> | undefined = undefined;
 
   constructor(name: string) {
     this.name = name;
   }
 
   /** The installed nodes listing this name as an input. */
-  get dependents(): ReadonlySet<N> {
+  get dependents(): Iterable<N> {
     return this.#dependents ?? NONE;
   }
 
+  get hasDependents(): boolean {
+    const dependents = this.#dependents;
+    return dependents !== undefined && (Array.isArray(dependents) ? dependents.length > 0 : (dependents as Set<N>).size > 0);
+  }
+
   addDependent(node: N): void {
-    (this.#dependents ??= new Set()).add(node);
+    const dependents = this.#dependents;
+    if (dependents === undefined) {
+      this.#dependents = [node];
+    } else if (!Array.isArray(dependents)) {
+      (dependents as Set<N>).add(node);
+    } else if (dependents.length < SMALL) {
+      this.#dependents = [...(dependents as readonly N[]), node];
+    } else {
+      this.#dependents = new Set([...(dependents as readonly N[]), node]);
+    }
   }
 
   removeDependent(node: N): void {
-    this.#dependents?.delete(node);
+    const dependents = this.#dependents;
+    if (dependents === undefined) return;
+    if (Array.isArray(dependents)) {
+      const rest = (dependents as readonly N[]).filter((dependent) => dependent !== node);
+      this.#dependents = rest.length > 0 ? rest : undefined;
+    } else {
+      (dependents as Set<N>).delete(node);
+    }
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const NONE: ReadonlySet<any> = new Set();
+/** Up to this many dependents are kept in an array; more in a Set. */
+const SMALL = 16;
+const NONE: readonly never[] = Object.freeze([]);
 
 /** What the graph needs of a node; it fills in the slots. @internal */
 export interface GraphNode {
@@ -83,7 +111,7 @@ export class Graph<N extends GraphNode> {
 
   #findCycle(name: string, inputs: readonly string[], start: Slot<N> | undefined): string[] | undefined {
     if (inputs.includes(name)) return [name, name];
-    if (start === undefined || start.dependents.size === 0) return undefined;
+    if (start === undefined || !start.hasDependents) return undefined;
     // A cycle runs through installed nodes only: inputs not installed yet
     // cannot close one, so installing a chain in either order stays O(inputs).
     const wanted = new Set(inputs.filter((input) => this.get(input) !== undefined));
@@ -170,7 +198,7 @@ export class Graph<N extends GraphNode> {
 
   /** Forgets a slot nobody uses any more (a later install of the name makes a new one). */
   #release(slot: Slot<N>): void {
-    if (slot.node === undefined && slot.dependents.size === 0 && this.#slots.get(slot.name) === slot) this.#slots.delete(slot.name);
+    if (slot.node === undefined && !slot.hasDependents && this.#slots.get(slot.name) === slot) this.#slots.delete(slot.name);
   }
 }
 

@@ -48,7 +48,7 @@ type Message =
   | { kind: "kill" };
 
 const EMPTY_SNAPSHOT: Snapshot = Object.freeze([]);
-const NO_DEPENDENTS: ReadonlySet<ManifoldNode> = new Set();
+const NO_DEPENDENTS: readonly ManifoldNode[] = Object.freeze([]);
 
 /** @internal */
 export class EngineLoop {
@@ -202,7 +202,7 @@ export class EngineLoop {
   // ---------------------------------------------------------------- phases and rule 9
 
   /** The installed nodes that list `node`'s name as an input. */
-  #dependentsOf(node: ManifoldNode): ReadonlySet<ManifoldNode> {
+  #dependentsOf(node: ManifoldNode): Iterable<ManifoldNode> {
     return node.slot === undefined ? NO_DEPENDENTS : node.slot.dependents;
   }
 

@@ -1,0 +1,166 @@
+/**
+ * Measuring tools: a monotonic timer, counters that say when they reach a
+ * target, a clock that counts the timers the engine arms, forced GC, medians,
+ * and a description of the machine.
+ */
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import type { Clock } from "../src/index.js";
+
+/** Milliseconds, monotonic, sub-millisecond resolution. */
+export const now = (): number => performance.now();
+
+/**
+ * A count that can be awaited: `reach(n)` resolves with the time at which the
+ * count reached `n`. Phases end at that instant (the last start the phase was
+ * waiting for), not when a later event-loop turn notices it, so small graphs
+ * are not charged a turn of latency.
+ */
+export class Tally {
+  count = 0;
+  #target = -1;
+  #resolve: ((time: number) => void) | undefined;
+
+  hit(): void {
+    if (++this.count === this.#target) {
+      const resolve = this.#resolve as (time: number) => void;
+      this.#target = -1;
+      this.#resolve = undefined;
+      resolve(now());
+    }
+  }
+
+  reach(target: number): Promise<number> {
+    if (this.count >= target) return Promise.resolve(now());
+    if (this.#resolve !== undefined) throw new Error("Tally.reach: already waiting");
+    this.#target = target;
+    return new Promise((resolve) => (this.#resolve = resolve));
+  }
+}
+
+/**
+ * The real clock, wrapped to count what the engine asks of it. With every
+ * restart delay set to 0, no restart may go through a timer: every timer is
+ * then the stuck-worker watchdog, which the engine arms for the earliest
+ * deadline of the workers it is stopping (stopTimeout after a kill, or less
+ * when it re-arms for a later deadline). A timer due well before any
+ * watchdog could be (under half the stopTimeout) is a restart that went
+ * through a timer instead of the ready queue: a bug.
+ */
+export class CountingClock implements Clock {
+  /** The stopTimeout the engine was given: timers of this delay are watchdogs. */
+  readonly stopTimeout: number;
+  /** setTimeout calls for restarts (should stay 0). */
+  restartTimers = 0;
+  /** setTimeout calls for stuck-worker watchdogs. */
+  watchdogTimers = 0;
+  readonly #pending = new Set<unknown>();
+
+  constructor(stopTimeout: number) {
+    this.stopTimeout = stopTimeout;
+  }
+
+  /** Timers armed and neither fired nor cleared. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    if (this.stopTimeout > 0 && ms > this.stopTimeout / 2 && ms <= this.stopTimeout) this.watchdogTimers++;
+    else this.restartTimers++;
+    const handle = setTimeout(() => {
+      this.#pending.delete(handle);
+      fn();
+    }, ms);
+    this.#pending.add(handle);
+    return handle;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.#pending.delete(handle);
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  }
+
+  /** Both counts, for a before/after difference. */
+  counts(): TimerCounts {
+    return { restart: this.restartTimers, watchdog: this.watchdogTimers };
+  }
+}
+
+export interface TimerCounts {
+  restart: number;
+  watchdog: number;
+}
+
+export function timersSince(clock: CountingClock, before: TimerCounts): TimerCounts {
+  return { restart: clock.restartTimers - before.restart, watchdog: clock.watchdogTimers - before.watchdog };
+}
+
+/**
+ * `promise`, or a rejection after `ms`: an engine that loses a start would
+ * otherwise hang the benchmark without saying where.
+ */
+export async function deadline<T>(promise: Promise<T>, what: string, ms = 120_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench: ${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Lets every queued promise callback run, and a few event-loop turns pass. */
+export async function settle(turns = 2): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** A full GC, then the heap in use: the only heap figure that is stable between runs. */
+export function heapAfterGc(): number {
+  collect();
+  return process.memoryUsage().heapUsed;
+}
+
+/** A full GC, so that one phase's garbage is not collected in the next phase's time. */
+export function collect(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("run with node --expose-gc (npm run bench does)");
+  gc();
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  v8: string;
+  platform: string;
+  /** 1-minute load average when the run began: other work on the machine makes timings noisy. */
+  loadAverage: number;
+}
+
+export function machine(): Machine {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? "unknown",
+    cores: cpus.length,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    loadAverage: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
+  };
+}
