@@ -1,0 +1,125 @@
+/**
+ * The benchmark: `npm run bench [-- options]`. See bench/README.md for what
+ * each figure means.
+ *
+ * Options (all optional):
+ *   --sizes=1000,10000,100000   graph sizes (manifolds per graph)
+ *   --shapes=chain,fanout,layered
+ *   --runs=5                    runs per row (shape, size, stopTimeout) at 100k manifolds; the
+ *                               tables show medians. Smaller graphs get more runs, since their
+ *                               timings are shorter and noisier: runs x sqrt(100000 / N), at
+ *                               most 5x (25 at 1k, 16 at 10k)
+ *   --stop-timeouts=30000,0     EngineConfig.stopTimeout values: the first fills the main
+ *                               table, every one the timer table (30000 is the default;
+ *                               0 arms no stuck-worker watchdogs)
+ *   --order=topo                install order: topo (inputs first) or reverse (dependents
+ *                               first, so rule 9 has to hold every start back)
+ *   --out=bench/results.json    where to write the results; --out= writes nothing
+ *
+ * Progress goes to stderr, the tables to stdout.
+ */
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { makeGraph, SHAPES, type Shape } from "./graphs.js";
+import { machine } from "./measure.js";
+import { runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
+import { checkTargets, fmtMs, mainTable, scalingTable, summarize, targetList, timerTable, type Result } from "./summary.js";
+
+/** A warm-up run on a graph this small, per shape and configuration, so the first measured run is not also the JIT's. */
+const WARM_UP_SIZE = 1000;
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: "string", default: "1000,10000,100000" },
+    shapes: { type: "string", default: SHAPES.join(",") },
+    runs: { type: "string", default: "5" },
+    "stop-timeouts": { type: "string", default: "30000,0" },
+    order: { type: "string", default: "topo" },
+    out: { type: "string", default: "bench/results.json" },
+  },
+});
+
+const sizes = numbers("sizes", values.sizes);
+const stopTimeouts = numbers("stop-timeouts", values["stop-timeouts"]);
+const runs = numbers("runs", values.runs)[0] as number;
+const shapes = values.shapes.split(",").map((s) => {
+  if (!(SHAPES as readonly string[]).includes(s)) fail(`--shapes: unknown shape ${s} (known: ${SHAPES.join(", ")})`);
+  return s as Shape;
+});
+const order = values.order;
+if (order !== "topo" && order !== "reverse") fail(`--order must be topo or reverse (got ${order})`);
+
+const host = machine();
+const started = Date.now();
+console.error(`machine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, Node ${host.node}, load ${host.loadAverage}`);
+
+const results: Result[] = [];
+for (const size of [...sizes].sort((a, b) => a - b)) {
+  for (const shape of shapes) {
+    const graph = makeGraph(shape, size);
+    for (const stopTimeout of stopTimeouts) {
+      const options: RunOptions = { stopTimeout, order };
+      await runOnce(makeGraph(shape, WARM_UP_SIZE), options);
+      const figures: RunFigures[] = [];
+      const count = runsFor(size);
+      for (let run = 1; run <= count; run++) {
+        const f = await runOnce(graph, options);
+        figures.push(f);
+        console.error(
+          `${shape} ${size} stopTimeout=${stopTimeout} run ${run}/${count}: cold start ${fmtMs(f.coldStartMs)} ms, ` +
+            `bounce ${fmtMs(f.bounceMs)} ms, kill+wait ${fmtMs(f.killMs)} ms${f.problems.length > 0 ? `, PROBLEMS: ${f.problems.join("; ")}` : ""}`,
+        );
+      }
+      results.push(summarize({ shape, size, stopTimeout, order }, figures));
+    }
+  }
+}
+
+const main = results.filter((r) => r.stopTimeout === stopTimeouts[0]);
+const targets = checkTargets(main, results);
+const seconds = Math.round((Date.now() - started) / 1000);
+
+console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB RAM, Node ${host.node} (V8 ${host.v8}), ${host.platform}`);
+console.log(`Runs: median of ${sizes.map((n) => `${runsFor(n)} at ${n}`).join(", ")} per row; install order ${order}; ${seconds} s in all; 1-minute load average at start ${host.loadAverage}.\n`);
+console.log(`Engine config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.\n`);
+console.log(mainTable(main));
+console.log("\nTime per manifold across sizes:\n");
+console.log(scalingTable(main));
+console.log("\nTimers (setTimeout calls through the clock) and the phases that arm them, by stopTimeout:\n");
+console.log(timerTable(results));
+console.log("\nTargets:\n");
+console.log(targetList(targets));
+
+if (values.out !== "") {
+  const output = { date: new Date().toISOString(), commit: commit(), machine: host, options: { sizes, shapes, runs, stopTimeouts, order }, seconds, targets, results };
+  writeFileSync(values.out, `${JSON.stringify(output, null, 2)}\n`);
+  console.error(`\nwrote ${values.out}`);
+}
+
+/** More runs for smaller (faster, noisier) graphs; see --runs. */
+function runsFor(size: number): number {
+  return Math.round(runs * Math.min(5, Math.max(1, Math.sqrt(100_000 / size))));
+}
+
+function numbers(option: string, text: string): number[] {
+  const list = text.split(",").map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 0)) fail(`--${option} takes whole numbers separated by commas (got ${text})`);
+  return list;
+}
+
+/** The commit measured, marked "+dirty" when src/ has uncommitted changes. */
+function commit(): string {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { encoding: "utf8" }).trim() !== "";
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return "unknown";
+  }
+}
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}

@@ -1,0 +1,247 @@
+/**
+ * One run of every measurement on one graph: the phases of an engine's life,
+ * each timed on its own (with a full GC before it, so that no phase pays for
+ * another's garbage), each followed by a check that the engine did exactly
+ * what it should and is quiet.
+ *
+ * "Quiet" means: after the phase's last expected start, a few event-loop
+ * turns pass with no further start call, and no timer is pending.
+ */
+import { BounceError, Engine, type EngineConfig, type Manifold, type Manifolds } from "../src/index.js";
+import { dependentsOf, transitiveDependents, type Graph } from "./graphs.js";
+import { collect, CountingClock, deadline, heapAfterGc, now, settle, timersSince, type TimerCounts } from "./measure.js";
+import { makeManifolds, Probe, runFloor } from "./workload.js";
+
+export interface RunOptions {
+  /** EngineConfig.stopTimeout: 30000 is the default; 0 arms no stuck-worker watchdogs. */
+  stopTimeout: number;
+  /** Install order: "topo" (inputs first) or "reverse" (dependents first; rule 9 must hold them back). */
+  order: "topo" | "reverse";
+}
+
+/** What one run measured. Times in ms, heap in bytes. */
+export interface RunFigures {
+  installMs: number;
+  coldStartMs: number;
+  /** Start calls during the cold start, divided by the number of manifolds (target: 1). */
+  coldChurn: number;
+  reportMs: number;
+  /** Transitive dependents of the root. */
+  bounceAffected: number;
+  bounceMs: number;
+  /** Start calls of the root's transitive dependents during the bounce, per dependent (target: 1). */
+  bounceChurn: number;
+  uninstallAffected: number;
+  uninstallMs: number;
+  /** Start calls of the uninstalled manifold's transitive dependents, per dependent (target: 1). */
+  uninstallChurn: number;
+  killMs: number;
+  /** Heap held per manifold after the cold start: engine, manifolds' workers and all. */
+  heapPerManifold: number;
+  floorMs: number;
+  /** Heap the floor holds per manifold (the workers themselves). */
+  floorHeapPerManifold: number;
+  timers: { cold: TimerCounts; bounce: TimerCounts; uninstall: TimerCounts; kill: TimerCounts };
+  /** Anything the engine did that it should not have; empty when all is well. */
+  problems: string[];
+}
+
+/**
+ * The manifold the uninstall phase removes: the first one from the middle
+ * (index N/2) on that has a dependent, so that there is something to bounce;
+ * in the fan-out, where only the root has dependents, the middle one.
+ */
+export function uninstallIndex(graph: Graph): number {
+  const dependents = dependentsOf(graph);
+  const mid = graph.size >> 1;
+  for (let i = mid; i < graph.size; i++) if ((dependents[i] as number[]).length > 0) return i;
+  return mid;
+}
+
+/** Measures everything once, on one engine (garbage once this returns), then the floor. */
+export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFigures> {
+  const problems: string[] = [];
+  const engine = await lifecycle(graph, options, problems);
+  const floor = measureFloor(graph);
+  return { ...engine, floorMs: floor.ms, floorHeapPerManifold: floor.heapBytes / graph.size, problems };
+}
+
+/**
+ * An engine's life: install, cold start, heap, report, root bounce,
+ * uninstall of a mid-graph manifold (and, untimed, installing it again so
+ * that everything runs once more), kill + wait.
+ */
+async function lifecycle(graph: Graph, options: RunOptions, problems: string[]): Promise<Omit<RunFigures, "floorMs" | "floorHeapPerManifold" | "problems">> {
+  const root = 0;
+  const bounceSet = transitiveDependents(graph, root);
+  const mid = uninstallIndex(graph);
+  const midName = graph.names[mid] as string;
+  const uninstallSet = transitiveDependents(graph, mid);
+  const started = await coldStart(graph, options, problems);
+  const { engine, probe, clock, manifolds } = started;
+
+  collect();
+  let t0 = now();
+  const report = engine.report();
+  const reportMs = now() - t0;
+  const notStarted = Object.values(report.manifolds).filter((m) => m.state !== "started").length;
+  if (notStarted > 0) problems.push(`report after cold start: ${notStarted} manifolds not started`);
+
+  // The root's worker exits with BounceError: the root restarts, and each
+  // transitive dependent must restart exactly once.
+  probe.calls.fill(0);
+  let timers = clock.counts();
+  collect();
+  t0 = now();
+  probe.workers[root]?.fail(new BounceError("bench: root bounce"));
+  const bounceEnd = await deadline(probe.started.reach(probe.started.count + bounceSet.size + 1), "root bounce");
+  const bounceMs = bounceEnd - t0;
+  await expectQuiet("root bounce", started, problems);
+  const bounceTimers = timersSince(clock, timers);
+  checkCalls("root bounce", probe, (i) => (i === root || bounceSet.has(i) ? 1 : 0), problems);
+  const bounceChurn = sumOver(probe.calls, bounceSet) / Math.max(1, bounceSet.size);
+
+  // Uninstall a mid-graph manifold. Its transitive dependents are bounced;
+  // with the input gone each start fails with MissingError and the manifold
+  // stays stopped, so each should see exactly one start call.
+  probe.calls.fill(0);
+  timers = clock.counts();
+  collect();
+  t0 = now();
+  // Until both: the promise uninstall returned has resolved, and each dependent has had its start call.
+  await deadline(Promise.all([probe.startCalls.reach(probe.startCalls.count + uninstallSet.size), engine.uninstall(midName)]), "uninstall");
+  const uninstallMs = now() - t0;
+  await expectQuiet("uninstall", started, problems);
+  const uninstallTimers = timersSince(clock, timers);
+  checkCalls("uninstall", probe, (i) => (uninstallSet.has(i) ? 1 : 0), problems);
+  const uninstallChurn = sumOver(probe.calls, uninstallSet) / Math.max(1, uninstallSet.size);
+
+  // Put it back (untimed), so that kill + wait meets a graph where everything runs.
+  probe.calls.fill(0);
+  engine.install(midName, manifolds[midName] as Manifold);
+  await deadline(probe.started.reach(probe.started.count + uninstallSet.size + 1), "reinstall");
+  await expectQuiet("reinstall", started, problems);
+  checkCalls("reinstall", probe, (i) => (i === mid || uninstallSet.has(i) ? 1 : 0), problems);
+
+  timers = clock.counts();
+  probe.calls.fill(0);
+  collect();
+  t0 = now();
+  engine.kill();
+  await deadline(engine.wait(), "kill + wait");
+  const killMs = now() - t0;
+  const killTimers = timersSince(clock, timers);
+  if (clock.pending > 0) problems.push(`kill: ${clock.pending} timers pending after wait()`);
+  checkCalls("kill", probe, () => 0, problems);
+
+  return {
+    installMs: started.installMs,
+    coldStartMs: started.coldStartMs,
+    coldChurn: started.coldChurn,
+    heapPerManifold: started.heapBytes / graph.size,
+    reportMs,
+    bounceAffected: bounceSet.size,
+    bounceMs,
+    bounceChurn,
+    uninstallAffected: uninstallSet.size,
+    uninstallMs,
+    uninstallChurn,
+    killMs,
+    timers: { cold: started.coldTimers, bounce: bounceTimers, uninstall: uninstallTimers, kill: killTimers },
+  };
+}
+
+interface Started {
+  engine: Engine;
+  manifolds: Manifolds;
+  probe: Probe;
+  clock: CountingClock;
+  installMs: number;
+  coldStartMs: number;
+  coldChurn: number;
+  coldTimers: TimerCounts;
+  heapBytes: number;
+}
+
+/**
+ * Installs every manifold (one `install` call each, in the chosen order) and
+ * waits until all are started. The cold start is timed from the first
+ * install to the last start. The heap is measured after it, against a
+ * baseline taken when the manifolds already existed, so it is what the
+ * engine and the workers hold.
+ */
+async function coldStart(graph: Graph, options: RunOptions, problems: string[]): Promise<Started> {
+  const probe = new Probe(graph.size);
+  const manifolds = makeManifolds(graph, probe);
+  const order = graph.names.map((name) => [name, manifolds[name]] as const);
+  if (options.order === "reverse") order.reverse();
+  const clock = new CountingClock(options.stopTimeout);
+  const config: EngineConfig = {
+    errorDelay: 0,
+    bounceDelay: 0,
+    jitter: 0,
+    stopTimeout: options.stopTimeout,
+    clock,
+    metrics: probe.metrics,
+  };
+  const heapBefore = heapAfterGc();
+  const engine = new Engine(config);
+  const t0 = now();
+  for (const [name, m] of order) engine.install(name, m as NonNullable<typeof m>);
+  const installMs = now() - t0;
+  const end = await deadline(probe.started.reach(graph.size), "cold start");
+  const coldStartMs = end - t0;
+  const started: Started = {
+    engine,
+    manifolds,
+    probe,
+    clock,
+    installMs,
+    coldStartMs,
+    coldChurn: probe.startCalls.count / graph.size,
+    coldTimers: clock.counts(),
+    heapBytes: 0,
+  };
+  await expectQuiet("cold start", started, problems);
+  checkCalls("cold start", probe, () => 1, problems);
+  started.coldChurn = probe.startCalls.count / graph.size;
+  started.heapBytes = heapAfterGc() - heapBefore;
+  return started;
+}
+
+function measureFloor(graph: Graph): { ms: number; heapBytes: number } {
+  const probe = new Probe(graph.size);
+  const manifolds = makeManifolds(graph, probe);
+  const heapBefore = heapAfterGc();
+  const t0 = now();
+  runFloor(graph, manifolds);
+  const ms = now() - t0;
+  const heapBytes = heapAfterGc() - heapBefore;
+  // The workers are the user's, not the engine's: keep them alive past the measurement, as the engine does.
+  if (probe.workers.length !== graph.size) throw new Error("floor lost its workers");
+  return { ms, heapBytes };
+}
+
+/**
+ * Lets the engine run on for a few event-loop turns (restarts with no delay
+ * may wait for the next turn) and complains if it starts anything more or
+ * leaves a timer pending.
+ */
+async function expectQuiet(phase: string, run: { probe: Probe; clock: CountingClock }, problems: string[]): Promise<void> {
+  const calls = run.probe.startCalls.count;
+  await settle(5);
+  if (run.probe.startCalls.count !== calls) problems.push(`${phase}: ${run.probe.startCalls.count - calls} start calls after the phase ended`);
+  if (run.clock.pending > 0) problems.push(`${phase}: ${run.clock.pending} timers still pending`);
+}
+
+function checkCalls(phase: string, probe: Probe, expected: (index: number) => number, problems: string[]): void {
+  for (const i of probe.mismatches(expected)) {
+    problems.push(`${phase}: m${i} had ${probe.calls[i]} start calls, expected ${expected(i)}`);
+  }
+}
+
+function sumOver(calls: Int32Array, indices: Set<number>): number {
+  let sum = 0;
+  for (const i of indices) sum += calls[i] as number;
+  return sum;
+}

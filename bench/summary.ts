@@ -1,0 +1,247 @@
+/**
+ * From runs to results: medians, the targets the engine is held to, and the
+ * markdown tables `run.ts` prints (ready to paste into the README).
+ */
+import { SHAPES, type Shape } from "./graphs.js";
+import { median, type TimerCounts } from "./measure.js";
+import type { RunFigures } from "./scenarios.js";
+
+/** The figures of several runs of one shape, size and configuration. */
+export interface Result {
+  shape: Shape;
+  size: number;
+  stopTimeout: number;
+  order: "topo" | "reverse";
+  runs: number;
+  /** Times and heap: the median over runs. Churn: the worst run (the target is exact). */
+  figures: Figures;
+  /** setTimeout calls per phase, the most any run made. */
+  timers: RunFigures["timers"];
+  /** Every run's value of each timed figure, for those who want the spread. */
+  samples: Record<TimedKey, number[]>;
+  problems: string[];
+}
+
+type NumberKey = { [K in keyof RunFigures]: RunFigures[K] extends number ? K : never }[keyof RunFigures];
+type Figures = Record<NumberKey, number>;
+const TIMED = ["installMs", "coldStartMs", "reportMs", "bounceMs", "uninstallMs", "killMs", "floorMs"] as const;
+type TimedKey = (typeof TIMED)[number];
+const CHURN: readonly NumberKey[] = ["coldChurn", "bounceChurn", "uninstallChurn"];
+
+export function summarize(key: Omit<Result, "runs" | "figures" | "timers" | "samples" | "problems">, runs: RunFigures[]): Result {
+  const first = runs[0] as RunFigures;
+  const figures = {} as Figures;
+  for (const name of Object.keys(first) as (keyof RunFigures)[]) {
+    if (typeof first[name] !== "number") continue;
+    const values = runs.map((run) => run[name] as number);
+    figures[name as NumberKey] = CHURN.includes(name as NumberKey) ? Math.max(...values) : median(values);
+  }
+  const worst = (phase: keyof RunFigures["timers"]): TimerCounts => ({
+    restart: Math.max(...runs.map((run) => run.timers[phase].restart)),
+    watchdog: Math.max(...runs.map((run) => run.timers[phase].watchdog)),
+  });
+  const samples = {} as Record<TimedKey, number[]>;
+  for (const name of TIMED) samples[name] = runs.map((run) => round(run[name], 3));
+  return {
+    ...key,
+    runs: runs.length,
+    figures,
+    timers: { cold: worst("cold"), bounce: worst("bounce"), uninstall: worst("uninstall"), kill: worst("kill") },
+    samples,
+    problems: [...new Set(runs.flatMap((run) => run.problems))],
+  };
+}
+
+// ------------------------------------------------------------------ targets
+
+export interface Target {
+  name: string;
+  met: boolean;
+  detail: string;
+}
+
+/** The 100k layered cold start must take less than this (ms)... */
+const LAYERED_COLD_START_MS = 1000;
+/** ...and at most this many times the floor. */
+const FLOOR_RATIO = 3;
+/** Time per manifold may vary at most this much across sizes. */
+const SCALING_RATIO = 1.5;
+/** Heap the engine itself may hold per manifold. */
+const BOOKKEEPING_BYTES = 1024;
+
+/** `main` holds the results at the default stopTimeout; `all` every configuration (for the timer count). */
+export function checkTargets(main: readonly Result[], all: readonly Result[]): Target[] {
+  const targets: Target[] = [];
+  const list = (items: string[]): string => (items.length === 0 ? "all" : items.join("; "));
+
+  const badCold = main.filter((r) => r.figures.coldChurn !== 1).map((r) => `${label(r)}: ${fmtChurn(r.figures.coldChurn)}`);
+  targets.push({ name: "cold start churn exactly 1.00 start per manifold", met: badCold.length === 0, detail: list(badCold) });
+
+  const badBounce = main.filter((r) => r.figures.bounceChurn !== 1).map((r) => `${label(r)}: ${fmtChurn(r.figures.bounceChurn)}`);
+  targets.push({ name: "root bounce restarts each transitive dependent exactly once", met: badBounce.length === 0, detail: list(badBounce) });
+
+  const layered = main.find((r) => r.shape === "layered" && r.size === 100_000);
+  if (layered !== undefined) {
+    const { coldStartMs, floorMs } = layered.figures;
+    targets.push({
+      name: `100k layered cold start < ${LAYERED_COLD_START_MS} ms`,
+      met: coldStartMs < LAYERED_COLD_START_MS,
+      detail: `${fmtMs(coldStartMs)} ms`,
+    });
+    targets.push({
+      name: `100k layered cold start within ${FLOOR_RATIO}x the floor`,
+      met: coldStartMs <= FLOOR_RATIO * floorMs,
+      detail: `${fmtRatio(coldStartMs / floorMs)} (floor ${fmtMs(floorMs)} ms)`,
+    });
+  } else {
+    targets.push({ name: "100k layered cold start", met: false, detail: "not measured (run with --sizes including 100000 and --shapes including layered)" });
+  }
+
+  for (const [key, what] of SCALED) {
+    const spread = scaling(main, key);
+    targets.push({
+      name: `${what}: time per manifold within ${SCALING_RATIO}x across sizes`,
+      met: spread.length > 0 && spread.every((s) => s.ratio <= SCALING_RATIO),
+      detail: spread.length === 0 ? "needs two sizes or more" : spread.map((s) => `${s.shape} ${fmtRatio(s.ratio)}`).join(", "),
+    });
+  }
+  // The same, one-sided: what O(N) work per event would show is time per
+  // manifold growing with N. Small graphs being slower per manifold (fixed
+  // costs of a phase: an event-loop turn, re-optimising code after a GC) is
+  // not that.
+  const growth = SCALED.flatMap(([key, what]) => scaling(main, key).map((s) => ({ what, ...s })));
+  const growing = growth.filter((s) => s.growth > SCALING_RATIO).map((s) => `${s.what} ${s.shape} ${fmtRatio(s.growth)}`);
+  targets.push({
+    name: `no phase slower per manifold at a larger N than at a smaller one by more than ${SCALING_RATIO}x`,
+    met: growth.length > 0 && growing.length === 0,
+    detail: growth.length === 0 ? "needs two sizes or more" : growing.length > 0 ? growing.join("; ") : `worst ${fmtRatio(Math.max(...growth.map((s) => s.growth)))}`,
+  });
+
+  // Heap is judged at each shape's largest size: at 1k, a few hundred KB of
+  // unrelated heap movement is already hundreds of bytes per manifold.
+  const largest = SHAPES.flatMap((shape) => {
+    const sized = main.filter((r) => r.shape === shape).sort((a, b) => b.size - a.size);
+    return sized.length > 0 ? [sized[0] as Result] : [];
+  });
+  const heavy = largest.filter((r) => bookkeeping(r) >= BOOKKEEPING_BYTES);
+  targets.push({
+    name: `engine bookkeeping < ${BOOKKEEPING_BYTES} B heap per manifold (at each shape's largest N)`,
+    met: largest.length > 0 && heavy.length === 0,
+    detail: largest.map((r) => `${label(r)}: ${Math.round(bookkeeping(r))} B`).join(", "),
+  });
+
+  const timed = all.filter((r) => r.timers.cold.restart + r.timers.bounce.restart + r.timers.uninstall.restart + r.timers.kill.restart > 0);
+  targets.push({ name: "no timer armed for a delay-0 start", met: timed.length === 0, detail: list(timed.map(label)) });
+
+  const troubled = all.filter((r) => r.problems.length > 0);
+  targets.push({
+    name: "every phase ends quiet with exactly the expected start calls",
+    met: troubled.length === 0,
+    detail: list(troubled.map((r) => `${label(r)}: ${r.problems.slice(0, 3).join(", ")}`)),
+  });
+  return targets;
+}
+
+const SCALED: readonly [TimedKey, string][] = [
+  ["installMs", "install"],
+  ["coldStartMs", "cold start"],
+  ["killMs", "kill + wait"],
+];
+
+/**
+ * Per shape: time per manifold (µs) at each size; the largest over the
+ * smallest (`ratio`); and the most it grows from a smaller size to a larger
+ * one (`growth`, 1 or less when it never grows).
+ */
+export function scaling(results: readonly Result[], key: TimedKey): { shape: Shape; perSize: [number, number][]; ratio: number; growth: number }[] {
+  const rows = [];
+  for (const shape of SHAPES) {
+    const perSize = results
+      .filter((r) => r.shape === shape)
+      .sort((a, b) => a.size - b.size)
+      .map((r): [number, number] => [r.size, (1000 * r.figures[key]) / r.size]);
+    if (perSize.length < 2) continue;
+    const values = perSize.map(([, us]) => us);
+    let growth = 0;
+    values.forEach((small, i) => values.slice(i + 1).forEach((large) => (growth = Math.max(growth, large / small))));
+    rows.push({ shape, perSize, ratio: Math.max(...values) / Math.min(...values), growth });
+  }
+  return rows;
+}
+
+/** Heap the engine holds per manifold: everything after the cold start, less the workers the floor holds too. */
+export const bookkeeping = (r: Result): number => r.figures.heapPerManifold - r.figures.floorHeapPerManifold;
+
+// ------------------------------------------------------------------ tables
+
+export function mainTable(results: readonly Result[]): string {
+  const header = [
+    "shape", "N", "install ms", "cold start ms", "floor ms", "engine/floor", "cold churn",
+    "root bounce ms (dependents)", "restarts/dependent", "report() ms", "uninstall ms (dependents)",
+    "kill+wait ms", "heap B/manifold", "engine B/manifold",
+  ];
+  const rows = results.map((r) => {
+    const f = r.figures;
+    return [
+      r.shape, fmtSize(r.size), fmtMs(f.installMs), fmtMs(f.coldStartMs), fmtMs(f.floorMs), fmtRatio(f.coldStartMs / f.floorMs),
+      fmtChurn(f.coldChurn), `${fmtMs(f.bounceMs)} (${f.bounceAffected})`, fmtChurn(f.bounceChurn), fmtMs(f.reportMs),
+      `${fmtMs(f.uninstallMs)} (${f.uninstallAffected})`, fmtMs(f.killMs), String(Math.round(f.heapPerManifold)), String(Math.round(bookkeeping(r))),
+    ];
+  });
+  return markdown(header, rows);
+}
+
+export function timerTable(results: readonly Result[]): string {
+  const header = ["shape", "N", "stopTimeout", "restart timers", "watchdogs: bounce / uninstall / kill", "root bounce ms", "uninstall ms", "kill+wait ms"];
+  const rows = results.map((r) => {
+    const t = r.timers;
+    const restart = t.cold.restart + t.bounce.restart + t.uninstall.restart + t.kill.restart;
+    return [
+      r.shape, fmtSize(r.size), String(r.stopTimeout), String(restart), `${t.bounce.watchdog} / ${t.uninstall.watchdog} / ${t.kill.watchdog}`,
+      fmtMs(r.figures.bounceMs), fmtMs(r.figures.uninstallMs), fmtMs(r.figures.killMs),
+    ];
+  });
+  return markdown(header, rows);
+}
+
+/**
+ * The floor is not judged, but shown for reference: what the same start
+ * functions cost per manifold with no engine, where memory (caches) alone
+ * makes a larger graph slower per manifold.
+ */
+export function scalingTable(results: readonly Result[]): string {
+  const sizes = [...new Set(results.map((r) => r.size))].sort((a, b) => a - b);
+  const header = ["phase", "shape", ...sizes.map((n) => `µs/manifold @ ${fmtSize(n)}`), "max/min", "growth with N"];
+  const rows: string[][] = [];
+  for (const [key, what] of [...SCALED, ["floorMs", "floor (no engine)"] as const]) {
+    for (const { shape, perSize, ratio, growth } of scaling(results, key)) {
+      const bySize = new Map(perSize);
+      rows.push([what, shape, ...sizes.map((n) => (bySize.has(n) ? fmtMs(bySize.get(n) as number) : "")), fmtRatio(ratio), fmtRatio(growth)]);
+    }
+  }
+  return markdown(header, rows);
+}
+
+export function targetList(targets: readonly Target[]): string {
+  return targets.map((t) => `- ${t.met ? "met" : "**MISSED**"}: ${t.name} (${t.detail})`).join("\n");
+}
+
+function markdown(header: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+const label = (r: Result): string => `${r.shape} ${fmtSize(r.size)}${r.stopTimeout === 30_000 ? "" : ` stopTimeout=${r.stopTimeout}`}`;
+const fmtSize = (n: number): string => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
+const fmtChurn = (x: number): string => x.toFixed(2);
+const fmtRatio = (x: number): string => `${x.toFixed(2)}x`;
+export function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  if (ms >= 100) return ms.toFixed(0);
+  if (ms >= 10) return ms.toFixed(1);
+  return ms.toFixed(2);
+}
+function round(x: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(x * scale) / scale;
+}
