@@ -2,6 +2,7 @@
  * Shared test tools: a fake clock that records and fires timers on demand, a
  * way to let every pending promise callback run, and workers tests control.
  */
+import { afterEach, beforeEach, expect } from "vitest";
 import { createWorker, type Clock, type Worker } from "../src/index.js";
 
 /** A timer the fake clock holds. */
@@ -116,4 +117,54 @@ export class TestWorker implements Worker {
 /** A worker that runs until killed. */
 export function idleWorker(): Worker {
   return createWorker((signal) => new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve())));
+}
+
+/** A promise with its resolve and reject, for tests that settle things by hand. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** What {@link track} saw of a promise so far. */
+export type Outcome = { settled: boolean; ok: boolean; error: unknown };
+
+/** Watches a promise without awaiting it, so a test can assert it has NOT settled (a hang shows up as a failure, not a timeout). */
+export function track(promise: Promise<unknown>): Outcome {
+  const outcome: Outcome = { settled: false, ok: false, error: undefined };
+  promise.then(
+    () => {
+      outcome.settled = true;
+      outcome.ok = true;
+    },
+    (error: unknown) => {
+      outcome.settled = true;
+      outcome.error = error;
+    },
+  );
+  return outcome;
+}
+
+/**
+ * Rules 7 and 10: nothing the engine does may surface as an unhandled
+ * rejection. Call at the top of a test file: every test in it is checked.
+ */
+export function failOnUnhandledRejections(): void {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  beforeEach(() => {
+    unhandled.length = 0;
+    process.on("unhandledRejection", onUnhandled);
+  });
+  afterEach(async () => {
+    await settle();
+    process.off("unhandledRejection", onUnhandled);
+    expect(unhandled, "unhandled rejections during the test").toEqual([]);
+  });
 }

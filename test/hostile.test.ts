@@ -3,7 +3,7 @@
  * refusal must be the documented error class with a message that names the
  * manifold and what is wrong, and the engine must keep working afterwards.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   AlreadyInstalledError,
   createWorker,
@@ -22,24 +22,12 @@ import {
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker } from "./helpers.js";
+import { FakeClock, settle, TestWorker, failOnUnhandledRejections } from "./helpers.js";
 
 // ------------------------------------------------------------------ helpers
 
 // Rule 10: nothing here may surface as an unhandled rejection.
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on("unhandledRejection", onUnhandled);
-});
-afterEach(async () => {
-  await settle();
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled, "unhandled rejections during the test").toEqual([]);
-});
+failOnUnhandledRejections();
 
 /** Lets the type system through: these calls are malformed on purpose. */
 const any = (value: unknown): never => value as never;

@@ -19,7 +19,7 @@ import {
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker } from "./helpers.js";
+import { FakeClock, settle, TestWorker, track, type Outcome } from "./helpers.js";
 
 // ---------------------------------------------------------------- local helpers
 
@@ -86,23 +86,7 @@ class Fleet {
   }
 }
 
-type Outcome = { settled: boolean; ok: boolean; error: unknown };
 
-/** Watches a promise without awaiting it, so a test can assert it has NOT settled yet. */
-function track(promise: Promise<unknown>): Outcome {
-  const outcome: Outcome = { settled: false, ok: false, error: undefined };
-  promise.then(
-    () => {
-      outcome.settled = true;
-      outcome.ok = true;
-    },
-    (error: unknown) => {
-      outcome.settled = true;
-      outcome.error = error;
-    },
-  );
-  return outcome;
-}
 
 function setup(config: EngineConfig = {}): { clock: FakeClock; engine: Engine } {
   const clock = new FakeClock();

@@ -4,7 +4,7 @@
  * rule 8/9/10/11 guarantees, report fields and async disposal.
  */
 import fc from "fast-check";
-import { afterEach, beforeEach, describe, expect, expectTypeOf, it } from "vitest";
+import { describe, expect, expectTypeOf, it } from "vitest";
 import {
   BounceError,
   CycleError,
@@ -26,35 +26,14 @@ import {
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker } from "./helpers.js";
+import { FakeClock, settle, TestWorker, failOnUnhandledRejections, deferred } from "./helpers.js";
 
 // ------------------------------------------------------------------ local helpers
 
 // Rule 7 and rule 10: nothing the engine does may surface as an unhandled rejection.
 // Every test in this file is checked.
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on("unhandledRejection", onUnhandled);
-});
-afterEach(async () => {
-  await settle();
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled, "unhandled rejections during the test").toEqual([]);
-});
+failOnUnhandledRejections();
 
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 type Tracked = { state: "pending" | "resolved" | "rejected"; value?: unknown };
 /** Observes a promise without ever leaving it unhandled. */

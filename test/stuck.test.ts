@@ -15,27 +15,11 @@ import {
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker } from "./helpers.js";
+import { FakeClock, settle, TestWorker, track, type Outcome } from "./helpers.js";
 
 // ---------------------------------------------------------------- local helpers
 
-type Outcome = { settled: boolean; ok: boolean; error: unknown };
 
-/** Watches a promise without awaiting it, so a test can assert it has NOT settled (a hang shows up as a failure, not a timeout). */
-function track(promise: Promise<unknown>): Outcome {
-  const outcome: Outcome = { settled: false, ok: false, error: undefined };
-  promise.then(
-    () => {
-      outcome.settled = true;
-      outcome.ok = true;
-    },
-    (error: unknown) => {
-      outcome.settled = true;
-      outcome.error = error;
-    },
-  );
-  return outcome;
-}
 
 /**
  * kill(), then let every worker that stops at once do so before the test moves

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createWorker, valueWorker, type Worker } from "../src/index.js";
-import { settle } from "./helpers.js";
+import { settle, deferred } from "./helpers.js";
 
 /** Settles `promise` into an inspectable record without ever leaving it unhandled. */
 function track(promise: Promise<unknown>): { state: "pending" | "resolved" | "rejected"; value?: unknown } {
@@ -14,15 +14,6 @@ function track(promise: Promise<unknown>): { state: "pending" | "resolved" | "re
 }
 
 /** A promise and the functions that settle it. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 // The package promises that a worker's failure reaches only those who call wait():
 // count every unhandled rejection while these tests run.
