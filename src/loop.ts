@@ -119,7 +119,7 @@ export class EngineLoop {
     }
     for (const node of added) {
       if (this.#config.debugEnabled) this.#config.logger.debug("installed manifold %s", node.name);
-      this.#makeReady(node);
+      this.#makeReady(node, now);
     }
   }
 
@@ -207,11 +207,11 @@ export class EngineLoop {
   }
 
   /** Every phase change goes through here: it keeps the live count and the holding flag true. */
-  #setPhase(node: ManifoldNode, phase: Phase): void {
+  #setPhase(node: ManifoldNode, phase: Phase, now?: number): void {
     const wasLive = node.live;
     const oldState = node.reportState;
     node.phase = phase;
-    if (node.reportState !== oldState) node.since = this.#config.clock.now();
+    if (node.reportState !== oldState) node.since = now ?? this.#config.clock.now();
     this.#refreshHolding(node);
     if (wasLive !== node.live) {
       if (node.live) {
@@ -246,8 +246,8 @@ export class EngineLoop {
     }
   }
 
-  #makeReady(node: ManifoldNode): void {
-    this.#setPhase(node, "ready");
+  #makeReady(node: ManifoldNode, now?: number): void {
+    this.#setPhase(node, "ready", now);
     this.#mailbox.pushReady(node);
   }
 
@@ -305,7 +305,7 @@ export class EngineLoop {
     node.startCount++;
     node.lastStart = now;
     node.error = undefined;
-    this.#setPhase(node, "running");
+    this.#setPhase(node, "running", now);
     if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s started", node.name);
     try {
       this.#config.metrics?.recordStart(node.name);
