@@ -48,7 +48,7 @@ export class Engine implements Worker, Reporter {
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   install<T>(name: string | Resource<T>, manifold: Manifold<any, T>): void {
-    this.#loop.install([checkManifold(name, manifold)]);
+    this.#loop.installOne(checkManifold(name, manifold));
   }
 
   /**

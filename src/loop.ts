@@ -98,29 +98,44 @@ export class EngineLoop {
 
   // ---------------------------------------------------------------- public calls
 
+  /** Adds one manifold; it starts at once (via the ready queue). */
+  installOne(checked: CheckedManifold): void {
+    this.#refuseIfKilled(checked.name, 1);
+    const now = this.#config.clock.now();
+    this.#queueInstalled(this.#addNode(checked, now), now);
+  }
+
   /** Adds every manifold or none; each starts at once (via the ready queue). */
   install(batch: readonly CheckedManifold[]): void {
-    if (this.#killRequested) {
-      const what = batch.length === 1 ? `manifold ${quote((batch[0] as CheckedManifold).name)}` : `${batch.length} manifolds`;
-      throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);
-    }
+    this.#refuseIfKilled((batch[0] as CheckedManifold | undefined)?.name ?? "", batch.length);
     const now = this.#config.clock.now();
     const added: ManifoldNode[] = [];
     try {
-      for (const { name, manifold, inputs } of batch) {
-        const node = new ManifoldNode(name, manifold, inputs, now);
-        this.#graph.add(node);
-        added.push(node);
-        for (const slot of node.inputSlots) if (slot.node?.holding === true) node.holdingInputs++;
-      }
+      for (const checked of batch) added.push(this.#addNode(checked, now));
     } catch (error) {
       for (const node of added) this.#graph.remove(node);
       throw error;
     }
-    for (const node of added) {
-      if (this.#config.debugEnabled) this.#config.logger.debug("installed manifold %s", node.name);
-      this.#makeReady(node, now);
-    }
+    for (const node of added) this.#queueInstalled(node, now);
+  }
+
+  #refuseIfKilled(name: string, count: number): void {
+    if (!this.#killRequested) return;
+    const what = count === 1 ? `manifold ${quote(name)}` : `${count} manifolds`;
+    throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);
+  }
+
+  /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
+  #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
+    const node = new ManifoldNode(name, manifold, inputs, now);
+    this.#graph.add(node);
+    for (const slot of node.inputSlots) if (slot.node?.holding === true) node.holdingInputs++;
+    return node;
+  }
+
+  #queueInstalled(node: ManifoldNode, now: number): void {
+    if (this.#config.debugEnabled) this.#config.logger.debug("installed manifold %s", node.name);
+    this.#makeReady(node, now);
   }
 
   uninstall(name: string): Promise<void> {

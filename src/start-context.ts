@@ -82,12 +82,23 @@ export class StartContextImpl extends LazyAbort implements StartContext {
     this.name = owner.name;
     this.#owner = owner;
     this.#snapshot = snapshot;
-    // `start: ({ getResource }) => ...` is idiomatic: the methods work unbound.
-    this.getResource = this.getResource.bind(this);
-    this.hasResource = this.hasResource.bind(this);
   }
 
-  getResource<T>(input: InputName): T {
+  // `start: ({ getResource }) => ...` is idiomatic, so the methods must work
+  // unbound. They are bound on first use and cached, so a start that never
+  // reads one pays nothing for it.
+  #boundGet: (<T>(input: InputName) => T) | undefined;
+  #boundHas: ((input: InputName) => boolean) | undefined;
+
+  get getResource(): <T>(input: InputName) => T {
+    return (this.#boundGet ??= this.#getResource.bind(this) as <T>(input: InputName) => T);
+  }
+
+  get hasResource(): (input: InputName) => boolean {
+    return (this.#boundHas ??= this.#hasResource.bind(this));
+  }
+
+  #getResource<T>(input: InputName): T {
     const name = this.#resolve(input, "getResource");
     const snapshot = this.#snapshot;
     if (snapshot === undefined) throw this.#expired("getResource", name);
@@ -119,7 +130,7 @@ export class StartContextImpl extends LazyAbort implements StartContext {
     }
   }
 
-  hasResource(input: InputName): boolean {
+  #hasResource(input: InputName): boolean {
     const name = this.#resolve(input, "hasResource");
     const snapshot = this.#snapshot;
     if (snapshot === undefined) throw this.#expired("hasResource", name);
