@@ -25,7 +25,7 @@
  * each node and edge a constant number of times. Nothing here scans the whole
  * graph per event.
  */
-import type { ResolvedConfig } from "./config.js";
+import { systemClock, type ResolvedConfig } from "./config.js";
 import { EngineStoppedError, toError } from "./errors.js";
 import { classify, filterError, isFatal, nextRecentErrors, rankFatal, type Verdict } from "./failure.js";
 import { Graph, type Slot } from "./graph.js";
@@ -36,14 +36,14 @@ import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from
 import { errorRestartDelay, spread } from "./schedule.js";
 import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
 import { quote, runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import { StartContextImpl, type Snapshot } from "./start-context.js";
+import { StartAttempt, type Snapshot } from "./start-context.js";
 import { Watchdog } from "./watchdog.js";
 import type { Worker } from "./workers.js";
 
 type Message =
   | AttemptMessage
   | { kind: "due"; node: ManifoldNode; token: number }
-  | { kind: "watchdog" }
+  | { kind: "watchdog"; token: number }
   | { kind: "uninstall"; node: ManifoldNode }
   | { kind: "kill" };
 
@@ -87,7 +87,9 @@ export class EngineLoop {
       crashed: (what, error) => this.#crashed(what, error),
       idle: () => this.#checkFinished(),
     });
-    this.#watchdog = new Watchdog<ManifoldNode>(config.clock, () => this.#post({ kind: "watchdog" }));
+    // With the system clock, deadlines run on monotonic time; a test's clock drives both.
+    const elapsed = config.clock === systemClock ? () => performance.now() : () => config.clock.now();
+    this.#watchdog = new Watchdog<ManifoldNode>(config.clock, elapsed, (token) => this.#post({ kind: "watchdog", token }));
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -198,15 +200,15 @@ export class EngineLoop {
   #dispatch(message: Message): void {
     switch (message.kind) {
       case "started":
-        return this.#onStarted(message.node, message.attempt, message.worker, message.context);
+        return this.#onStarted(message.node, message.attempt, message.worker, message.startAttempt);
       case "startFailed":
-        return this.#onStartFailed(message.node, message.attempt, message.error, message.context);
+        return this.#onStartFailed(message.node, message.attempt, message.error, message.startAttempt);
       case "stopped":
         return this.#onStopped(message.node, message.attempt, message.error);
       case "due":
         return this.#onDue(message.node, message.token);
       case "watchdog":
-        return this.#onWatchdog();
+        return this.#onWatchdog(message.token);
       case "uninstall":
         return this.#onUninstall(message.node);
       case "kill":
@@ -292,21 +294,21 @@ export class EngineLoop {
 
   #callStart(node: ManifoldNode): void {
     const attempt = ++node.attempt;
-    const context = new StartContextImpl(node, this.#snapshot(node));
-    node.abort = context;
+    const startAttempt = new StartAttempt(node, this.#snapshot(node));
+    node.abort = startAttempt;
     node.restartWanted = false;
     this.#setPhase(node, "starting");
-    runStartAttempt(node, attempt, context, this.#self, this.#postAttempt);
+    runStartAttempt(node, attempt, startAttempt, this.#self, this.#postAttempt);
   }
 
-  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, context: StartContextImpl): void {
+  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, startAttempt: StartAttempt): void {
     if (node.attempt !== attempt || node.phase !== "starting") {
       throw new Error(`unexpected start of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
     }
     const aborted = node.abort?.aborted === true;
     node.abort = undefined;
-    node.resourceNames = context.loggedNames;
-    node.resourceErrors = context.loggedErrors;
+    node.resourceNames = startAttempt.loggedNames;
+    node.resourceErrors = startAttempt.loggedErrors;
     node.worker = worker;
     if (aborted || this.#dying || !node.installed) {
       // Nobody wants this worker any more; it never counts as started, and
@@ -330,14 +332,14 @@ export class EngineLoop {
     this.#bounceDependents(node);
   }
 
-  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, context: StartContextImpl): void {
+  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, startAttempt: StartAttempt): void {
     if (node.attempt !== attempt || node.phase !== "starting") {
       throw new Error(`unexpected start failure of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
     }
     const aborted = node.abort?.aborted === true;
     node.abort = undefined;
-    node.resourceNames = context.loggedNames;
-    node.resourceErrors = context.loggedErrors;
+    node.resourceNames = startAttempt.loggedNames;
+    node.resourceErrors = startAttempt.loggedErrors;
     const verdict = classify(this.#noteError(node, raw, "start"));
     // An aborted start resets backoff: the input change that aborted it may well fix it.
     node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);
@@ -529,8 +531,8 @@ export class EngineLoop {
     node.deadline = this.#watchdog.add(node, timeout);
   }
 
-  #onWatchdog(): void {
-    for (const node of this.#watchdog.expired()) this.#markStuck(node);
+  #onWatchdog(token: number): void {
+    for (const node of this.#watchdog.expired(token)) this.#markStuck(node);
   }
 
   #markStuck(node: ManifoldNode): void {

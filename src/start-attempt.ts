@@ -7,13 +7,13 @@
  */
 import { describeValue, toError } from "./errors.js";
 import type { ManifoldNode } from "./node.js";
-import type { StartContextImpl } from "./start-context.js";
+import type { StartAttempt } from "./start-context.js";
 import { notAWorker, type Worker } from "./workers.js";
 
 /** What a start attempt tells the loop. @internal */
 export type AttemptMessage =
-  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; context: StartContextImpl }
-  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; context: StartContextImpl }
+  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; startAttempt: StartAttempt }
+  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; startAttempt: StartAttempt }
   | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined };
 
 /** @internal */
@@ -32,29 +32,29 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * Calls the node's start function with a fresh context over `snapshot`.
+ * Calls the node's start function with the attempt's context.
  * `self` is the engine, whose own wait() is never watched (rule 11).
  * @internal
  */
 export function runStartAttempt(
   node: ManifoldNode,
   attempt: number,
-  context: StartContextImpl,
+  startAttempt: StartAttempt,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): void {
   const settled = (ok: boolean, value: unknown): void => {
-    context.expire();
+    startAttempt.expire();
     let message: AttemptMessage;
     try {
-      message = readResult(node, attempt, ok, value, context, self, post);
+      message = readResult(node, attempt, ok, value, startAttempt, self, post);
     } catch (error) {
       // A result the engine cannot even inspect (a throwing getter, a revoked proxy).
       message = {
         kind: "startFailed",
         node,
         attempt,
-        context,
+        startAttempt,
         error: new TypeError(`manifold ${quote(node.name)}: the start function's result could not be read: ${toError(error, "reading it").message}`, {
           cause: error,
         }),
@@ -64,7 +64,7 @@ export function runStartAttempt(
   };
   let result: unknown;
   try {
-    result = node.manifold.start(context);
+    result = node.manifold.start(startAttempt.context);
   } catch (error) {
     return settled(false, error);
   }
@@ -84,19 +84,19 @@ function readResult(
   attempt: number,
   ok: boolean,
   value: unknown,
-  context: StartContextImpl,
+  startAttempt: StartAttempt,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): AttemptMessage {
-  if (!ok) return { kind: "startFailed", node, attempt, context, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
+  if (!ok) return { kind: "startFailed", node, attempt, startAttempt, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
   const problem = notAWorker(value);
   if (problem !== undefined) {
     const error = new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`);
-    return { kind: "startFailed", node, attempt, context, error };
+    return { kind: "startFailed", node, attempt, startAttempt, error };
   }
   const worker = value as Worker;
   if (worker !== self) watchWorker(node, attempt, worker, post);
-  return { kind: "started", node, attempt, worker, context };
+  return { kind: "started", node, attempt, worker, startAttempt };
 }
 
 /** Attaches to the worker's wait() at once, so its failure is never unhandled. */

@@ -66,12 +66,16 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /**
- * A start function's context. It is also the attempt's abort switch (one
- * object per start attempt, not three) and, once expired, its resource log.
+ * One start attempt, as the engine sees it: the attempt's abort switch, the
+ * snapshot of its inputs, its resource log and its expiry. What the start
+ * function gets is `context`: a plain object whose members are its own
+ * properties and work unbound, so `start: ({ getResource }) => ...`, spreading
+ * the context and wrapping it in a Proxy all work, and nothing internal (the
+ * abort switch) is within the user's reach.
  * @internal
  */
-export class StartContextImpl extends LazyAbort implements StartContext {
-  readonly name: string;
+export class StartAttempt extends LazyAbort {
+  readonly context: StartContext;
   readonly #owner: SnapshotOwner;
   #snapshot: Snapshot | undefined;
   #names: string[] | undefined;
@@ -79,23 +83,22 @@ export class StartContextImpl extends LazyAbort implements StartContext {
 
   constructor(owner: SnapshotOwner, snapshot: Snapshot) {
     super();
-    this.name = owner.name;
     this.#owner = owner;
     this.#snapshot = snapshot;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const attempt = this;
+    this.context = {
+      name: owner.name,
+      get signal(): AbortSignal {
+        return attempt.signal;
+      },
+      getResource: <T>(input: InputName): T => attempt.#getResource<T>(input),
+      hasResource: (input: InputName): boolean => attempt.#hasResource(input),
+    } as StartContext;
   }
 
-  // `start: ({ getResource }) => ...` is idiomatic, so the methods must work
-  // unbound. They are bound on first use and cached, so a start that never
-  // reads one pays nothing for it.
-  #boundGet: (<T>(input: InputName) => T) | undefined;
-  #boundHas: ((input: InputName) => boolean) | undefined;
-
-  get getResource(): <T>(input: InputName) => T {
-    return (this.#boundGet ??= this.#getResource.bind(this) as <T>(input: InputName) => T);
-  }
-
-  get hasResource(): (input: InputName) => boolean {
-    return (this.#boundHas ??= this.#hasResource.bind(this));
+  get name(): string {
+    return this.#owner.name;
   }
 
   #getResource<T>(input: InputName): T {

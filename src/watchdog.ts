@@ -7,8 +7,13 @@
  * each). Instead, deadlines wait in one first-in-first-out queue per distinct
  * timeout value (so each queue is ordered by deadline and adding is O(1)), and
  * a single timer is armed for the earliest. Cancelling marks the entry; marked
- * entries are dropped when they reach the head, and everything is dropped (and
- * the timer cleared) once no deadline is pending at the end of a loop turn.
+ * entries are dropped when they reach the head, when they outnumber the
+ * pending ones (so memory stays proportional to the workers being stopped,
+ * however long one of them takes), and all at once, with the timer, when
+ * nothing is pending at the end of a loop turn.
+ *
+ * Deadlines are kept in a monotonic time base (`performance.now()` with the
+ * system clock), so a wall-clock step neither delays nor hastens them.
  */
 import type { Clock } from "./config.js";
 
@@ -22,22 +27,31 @@ export interface Deadline<T> {
 /** @internal */
 export class Watchdog<T> {
   readonly #clock: Clock;
-  readonly #onTimer: () => void;
+  readonly #now: () => number;
+  readonly #onTimer: (token: number) => void;
   /** Per timeout value: deadlines in due order, from `head` on. */
   readonly #queues = new Map<number, { entries: Deadline<T>[]; head: number }>();
   #pending = 0;
+  #cancelled = 0;
   #timer: unknown = undefined;
   #timerDue = Number.POSITIVE_INFINITY;
+  /** Identifies the armed timer, so a late firing of a replaced one is recognised. */
+  #token = 0;
 
-  /** `onTimer` runs when the timer fires; it should call `expired()` from the engine loop. */
-  constructor(clock: Clock, onTimer: () => void) {
+  /**
+   * `now` is the time base of deadlines (monotonic for the system clock);
+   * `onTimer(token)` runs when the timer fires and should call
+   * `expired(token)` from the engine loop.
+   */
+  constructor(clock: Clock, now: () => number, onTimer: (token: number) => void) {
     this.#clock = clock;
+    this.#now = now;
     this.#onTimer = onTimer;
   }
 
   /** A deadline `timeout` ms from now for `item`. */
   add(item: T, timeout: number): Deadline<T> {
-    const deadline: Deadline<T> = { item, due: this.#clock.now() + timeout, cancelled: false };
+    const deadline: Deadline<T> = { item, due: this.#now() + timeout, cancelled: false };
     let queue = this.#queues.get(timeout);
     if (queue === undefined) {
       queue = { entries: [], head: 0 };
@@ -53,13 +67,29 @@ export class Watchdog<T> {
     if (deadline.cancelled) return;
     deadline.cancelled = true;
     this.#pending--;
+    if (++this.#cancelled > Math.max(1024, this.#pending)) this.#compact();
   }
 
-  /** The items whose deadline has passed (each once); re-arms for the next. */
-  expired(): T[] {
-    this.#timer = undefined;
-    this.#timerDue = Number.POSITIVE_INFINITY;
-    const now = this.#clock.now();
+  /** Drops every cancelled entry: amortised O(1) per cancel. */
+  #compact(): void {
+    for (const queue of this.#queues.values()) {
+      queue.entries = queue.entries.slice(queue.head).filter((deadline) => !deadline.cancelled);
+      queue.head = 0;
+    }
+    this.#cancelled = 0;
+  }
+
+  /**
+   * The items whose deadline has passed (each once); re-arms for the next.
+   * `token` says which timer fired: a replaced one's late firing leaves the
+   * armed timer alone.
+   */
+  expired(token: number): T[] {
+    if (token === this.#token) {
+      this.#timer = undefined;
+      this.#timerDue = Number.POSITIVE_INFINITY;
+    }
+    const now = this.#now();
     const due: T[] = [];
     let next = Number.POSITIVE_INFINITY;
     for (const queue of this.#queues.values()) {
@@ -70,7 +100,9 @@ export class Watchdog<T> {
           break;
         }
         queue.entries[queue.head++] = undefined as unknown as Deadline<T>;
-        if (!deadline.cancelled) {
+        if (deadline.cancelled) {
+          this.#cancelled--;
+        } else {
           deadline.cancelled = true;
           this.#pending--;
           due.push(deadline.item);
@@ -81,8 +113,15 @@ export class Watchdog<T> {
         queue.head = 0;
       }
     }
-    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+    if (next < this.#timerDue) this.#arm(next);
     return due;
+  }
+
+  /** Entries held (pending and cancelled-but-not-dropped): for diagnostics and tests. */
+  get stored(): number {
+    let stored = 0;
+    for (const queue of this.#queues.values()) stored += queue.entries.length - queue.head;
+    return stored;
   }
 
   /** At the end of a loop turn: with nothing pending, drop every entry and the timer. */
@@ -97,11 +136,13 @@ export class Watchdog<T> {
     this.#timerDue = Number.POSITIVE_INFINITY;
     this.#queues.clear();
     this.#pending = 0;
+    this.#cancelled = 0;
   }
 
   #arm(due: number): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    const token = ++this.#token;
     this.#timerDue = due;
-    this.#timer = this.#clock.setTimeout(this.#onTimer, Math.max(0, due - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#onTimer(token), Math.max(0, due - this.#now()));
   }
 }

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
+import { Watchdog } from "../src/watchdog.js";
 import {
   BounceError,
   createWorker,
@@ -339,5 +340,53 @@ describe("the stuck-worker watchdog", () => {
     for (const worker of slow.slice(200)) worker.complete();
     await engine.wait();
     expect(clock.pending).toEqual([]);
+  });
+});
+
+describe("found by the second review", () => {
+  it("the start context is a plain object: spread and Proxy keep its members, and nothing internal is reachable", async () => {
+    const engine = new Engine({ clock: new FakeClock() });
+    engine.install("a", { inputs: [], start: () => valueWorker(42), output: (worker) => worker.value });
+    const seen: unknown[] = [];
+    engine.install("b", {
+      inputs: ["a"],
+      start: (context) => {
+        const copy = { ...context };
+        const wrapped = new Proxy(context, {});
+        seen.push(copy.name, copy.getResource("a"), copy.hasResource("a"), copy.signal instanceof AbortSignal);
+        seen.push(wrapped.getResource("a"), wrapped.signal.aborted);
+        seen.push("abort" in context, "aborted" in context);
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    expect(seen).toEqual(["b", 42, true, true, 42, false, false, false]);
+    engine.kill();
+    await engine.wait();
+  });
+
+  it("the watchdog drops cancelled deadlines even while an earlier one stays pending", () => {
+    const clock = new FakeClock();
+    const watchdog = new Watchdog<string>(clock, () => clock.now(), () => undefined);
+    watchdog.add("slow", 60_000); // stays pending at the head of its queue
+    for (let i = 0; i < 10_000; i++) watchdog.cancel(watchdog.add(`quick${i}`, 60_000));
+    expect(watchdog.stored).toBeLessThan(1100);
+    watchdog.clear();
+    expect(clock.pending).toEqual([]);
+  });
+
+  it("the watchdog measures deadlines on its own time base, so a wall-clock step does not move them", () => {
+    let wall = 1_000_000;
+    let monotonic = 0;
+    const timers: (() => void)[] = [];
+    const clock = { now: () => wall, setTimeout: (fn: () => void) => timers.push(fn), clearTimeout: () => undefined };
+    let token = -1;
+    const watchdog = new Watchdog<string>(clock, () => monotonic, (t) => (token = t));
+    watchdog.add("x", 100);
+    // 100 ms pass, but the wall clock was stepped back an hour meanwhile.
+    monotonic += 100;
+    wall -= 3_600_000;
+    timers.shift()?.();
+    expect(watchdog.expired(token)).toEqual(["x"]);
   });
 });
