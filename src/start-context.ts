@@ -65,13 +65,39 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
+const ATTEMPT = Symbol("attempt");
+
+/**
+ * What a start function receives. `name`, `getResource` and `hasResource` are
+ * own properties that work unbound (`start: ({ getResource }) => ...`) and
+ * survive spreading; `signal` is a getter on the prototype (the
+ * AbortController is made only when it is read), which reaches the attempt
+ * through a symbol-keyed field rather than a private one, so it works through
+ * a Proxy too. (An object literal with a getter would be an own accessor, but
+ * V8 creates those ten times slower, once per start.)
+ */
+class Context implements StartContext {
+  readonly name: string;
+  readonly getResource: StartContext["getResource"];
+  readonly hasResource: (input: InputName) => boolean;
+  readonly [ATTEMPT]: StartAttempt;
+
+  constructor(name: string, attempt: StartAttempt) {
+    this.name = name;
+    this[ATTEMPT] = attempt;
+    this.getResource = <T>(input: InputName): T => attempt.getResource<T>(input);
+    this.hasResource = (input: InputName): boolean => attempt.hasResource(input);
+  }
+
+  get signal(): AbortSignal {
+    return this[ATTEMPT].signal;
+  }
+}
+
 /**
  * One start attempt, as the engine sees it: the attempt's abort switch, the
  * snapshot of its inputs, its resource log and its expiry. What the start
- * function gets is `context`: a plain object whose members are its own
- * properties and work unbound, so `start: ({ getResource }) => ...`, spreading
- * the context and wrapping it in a Proxy all work, and nothing internal (the
- * abort switch) is within the user's reach.
+ * function gets is `context`, which exposes none of that.
  * @internal
  */
 export class StartAttempt extends LazyAbort {
@@ -85,23 +111,14 @@ export class StartAttempt extends LazyAbort {
     super();
     this.#owner = owner;
     this.#snapshot = snapshot;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const attempt = this;
-    this.context = {
-      name: owner.name,
-      get signal(): AbortSignal {
-        return attempt.signal;
-      },
-      getResource: <T>(input: InputName): T => attempt.#getResource<T>(input),
-      hasResource: (input: InputName): boolean => attempt.#hasResource(input),
-    } as StartContext;
+    this.context = new Context(owner.name, this);
   }
 
   get name(): string {
     return this.#owner.name;
   }
 
-  #getResource<T>(input: InputName): T {
+  getResource<T>(input: InputName): T {
     const name = this.#resolve(input, "getResource");
     const snapshot = this.#snapshot;
     if (snapshot === undefined) throw this.#expired("getResource", name);
@@ -133,7 +150,7 @@ export class StartAttempt extends LazyAbort {
     }
   }
 
-  #hasResource(input: InputName): boolean {
+  hasResource(input: InputName): boolean {
     const name = this.#resolve(input, "hasResource");
     const snapshot = this.#snapshot;
     if (snapshot === undefined) throw this.#expired("hasResource", name);
