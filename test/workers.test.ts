@@ -13,8 +13,6 @@ function track(promise: Promise<unknown>): { state: "pending" | "resolved" | "re
   return record;
 }
 
-/** A promise and the functions that settle it. */
-
 // The package promises that a worker's failure reaches only those who call wait():
 // count every unhandled rejection while these tests run.
 const unhandled: unknown[] = [];

@@ -38,7 +38,7 @@ import {
   type StartContext,
   type Worker,
 } from "../../src/index.js";
-import { FakeClock } from "../helpers.js";
+import { deferred, FakeClock } from "../helpers.js";
 
 // ------------------------------------------------------------------ configuration
 
@@ -235,21 +235,6 @@ export function describePlan(plan: StartPlan): string {
 
 // ------------------------------------------------------------------ model entities
 
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** One installation of a name (a name installed again after uninstall is a new instance). */
 export class Instance {
