@@ -85,7 +85,7 @@ export class CycleError extends Error {
     super(
       message ??
         (cycle.length > 0
-          ? `dependency cycle: ${cycle.map((name) => JSON.stringify(name)).join(" -> ")}`
+          ? `dependency cycle: ${cycle.map(quote).join(" -> ")}`
           : "dependency cycle"),
       options,
     );
@@ -109,7 +109,7 @@ export class AlreadyInstalledError extends Error {
     const manifoldName = options?.manifoldName ?? "";
     super(
       message ??
-        `manifold ${JSON.stringify(manifoldName)} is already installed; uninstall it first or choose another name`,
+        `manifold ${quote(manifoldName)} is already installed; uninstall it first or choose another name`,
       options,
     );
     this.name = "AlreadyInstalledError";
@@ -142,7 +142,7 @@ export class ShutdownTimeoutError extends Error {
 
   constructor(message?: string, options?: ShutdownTimeoutErrorOptions) {
     const manifolds = Object.freeze([...(options?.manifolds ?? [])]);
-    const shown = manifolds.slice(0, 10).map((name) => JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name));
+    const shown = manifolds.slice(0, 10).map(quote);
     if (manifolds.length > 10) shown.push(`and ${manifolds.length - 10} more`);
     super(message ?? `shutdown timed out: ${shown.join(", ") || "some workers"} did not stop within stopTimeout`, options);
     this.name = "ShutdownTimeoutError";
@@ -178,6 +178,11 @@ export function errorIs(error: unknown, errorClass: ErrorClass): boolean {
     // A revoked proxy or a throwing `cause` getter ends the chain.
   }
   return false;
+}
+
+/** A manifold name for a message: JSON-quoted, and cut short if very long. */
+export function quote(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
 }
 
 /** A short, readable rendering of any thrown value, for messages. */

@@ -5,9 +5,8 @@
  * user function called here can throw past it.
  */
 import type { ResolvedConfig } from "./config.js";
-import { BounceError, errorIs, MissingError, toError, UninstallError } from "./errors.js";
+import { BounceError, errorIs, MissingError, quote, toError, UninstallError } from "./errors.js";
 import type { Manifold } from "./manifold.js";
-import { quote } from "./start-attempt.js";
 
 /** What an error (after the manifold's filter) asks of the engine. @internal */
 export type Verdict = "completed" | "missing" | "bounce" | "uninstall" | "unknown";

@@ -14,7 +14,7 @@
  * never a whole-graph validation (Juju's engine re-validates everything on
  * each install).
  */
-import { AlreadyInstalledError, CycleError } from "./errors.js";
+import { AlreadyInstalledError, CycleError, quote } from "./errors.js";
 import { checkManifold, type Manifolds } from "./manifold.js";
 
 /** A name in the graph: who is installed under it, and who lists it as an input. @internal */
@@ -151,7 +151,7 @@ export class Graph<N extends GraphNode> {
     const cycle = this.#findCycle(node.name, node.inputs, slot);
     if (cycle !== undefined) {
       throw new CycleError(
-        `cannot install manifold ${JSON.stringify(node.name)}: its inputs close a dependency cycle ${cycle.map((n) => JSON.stringify(n)).join(" -> ")}`,
+        `cannot install manifold ${quote(node.name)}: its inputs close a dependency cycle ${cycle.map(quote).join(" -> ")}`,
         { cycle },
       );
     }

@@ -26,7 +26,7 @@
  * graph per event.
  */
 import { systemClock, type ResolvedConfig } from "./config.js";
-import { EngineStoppedError, toError } from "./errors.js";
+import { EngineStoppedError, quote, toError } from "./errors.js";
 import { classify, filterError, isFatal, nextRecentErrors, rankFatal, type Verdict } from "./failure.js";
 import { Graph, type Slot } from "./graph.js";
 import { Mailbox } from "./mailbox.js";
@@ -35,7 +35,7 @@ import { ManifoldNode, type Phase } from "./node.js";
 import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from "./report.js";
 import { errorRestartDelay, spread } from "./schedule.js";
 import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
-import { quote, runStartAttempt, type AttemptMessage } from "./start-attempt.js";
+import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
 import { StartAttempt, type Snapshot } from "./start-context.js";
 import { Watchdog } from "./watchdog.js";
 import type { Worker } from "./workers.js";

@@ -2,7 +2,7 @@
  * Manifolds: what a user installs. This file holds their types and the checks
  * `install` makes before anything is changed.
  */
-import { CycleError, describeValue } from "./errors.js";
+import { CycleError, describeValue, quote } from "./errors.js";
 import { nameOf, type InputName, type Resource } from "./resource.js";
 import type { Worker } from "./workers.js";
 
@@ -58,10 +58,6 @@ export interface CheckedManifold {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly manifold: Manifold<any, any>;
   readonly inputs: readonly string[];
-}
-
-function quote(name: string): string {
-  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
 }
 
 function indexBefore(names: readonly string[], name: string, end: number): number | undefined {

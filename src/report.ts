@@ -2,7 +2,7 @@
  * The engine's report: types, and turning node state (and workers' own
  * reports) into plain JSON-serialisable data.
  */
-import type { ManifoldNode } from "./node.js";
+import type { ManifoldNode, ResourceLogEntry } from "./node.js";
 import { isReporter, type Reporter } from "./workers.js";
 
 /** What `engine.report()` returns. (A type alias so it is assignable to `Record<string, unknown>`.) */
@@ -32,7 +32,7 @@ export type ManifoldReport = {
   /** The worker's own `report()`, if it is a Reporter (or `{ error }` if that threw). */
   report?: Record<string, unknown>;
   /** `getResource` calls of the last start attempt. */
-  resourceLog?: { name: string; error?: string }[];
+  resourceLog?: ResourceLogEntry[];
   /** The worker (or aborted start) did not settle within its stopTimeout after the engine stopped it. */
   stuck?: boolean;
 };

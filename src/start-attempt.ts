@@ -5,7 +5,7 @@
  * checks the result, attaches to the worker's `wait()` at once (so a failure is
  * never unhandled), and posts a message.
  */
-import { describeValue, toError } from "./errors.js";
+import { describeValue, quote, toError } from "./errors.js";
 import type { ManifoldNode } from "./node.js";
 import type { StartAttempt } from "./start-context.js";
 import { notAWorker, type Worker } from "./workers.js";
@@ -15,11 +15,6 @@ export type AttemptMessage =
   | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; startAttempt: StartAttempt }
   | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; startAttempt: StartAttempt }
   | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined };
-
-/** @internal */
-export function quote(name: string): string {
-  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
-}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   try {

@@ -5,7 +5,7 @@
  * function settles, so that nothing can reach a resource outside the engine's
  * view of its lifetime.
  */
-import { describeValue, MissingError } from "./errors.js";
+import { describeValue, MissingError, quote } from "./errors.js";
 import type { StartContext } from "./manifold.js";
 import { nameOf, type InputName } from "./resource.js";
 import type { Worker } from "./workers.js";
@@ -126,13 +126,13 @@ export class StartAttempt extends LazyAbort {
     let failure: Error | undefined;
     if (index < 0) {
       failure = new MissingError(
-        `manifold ${JSON.stringify(this.name)} asked for ${JSON.stringify(name)}, which is not in its inputs; add it to inputs to use it`,
+        `manifold ${quote(this.name)} asked for ${quote(name)}, which is not in its inputs; add it to inputs to use it`,
       );
     } else if (snapshot[2 * index] === undefined) {
-      failure = new MissingError(`manifold ${JSON.stringify(this.name)}: input ${JSON.stringify(name)} is not running`);
+      failure = new MissingError(`manifold ${quote(this.name)}: input ${quote(name)} is not running`);
     } else if (typeof (snapshot[2 * index + 1] as OutputOwner).output !== "function") {
       failure = new MissingError(
-        `manifold ${JSON.stringify(this.name)}: input ${JSON.stringify(name)} has no output; give its manifold an output function`,
+        `manifold ${quote(this.name)}: input ${quote(name)} has no output; give its manifold an output function`,
       );
     }
     if (failure !== undefined) {
@@ -189,7 +189,7 @@ export class StartAttempt extends LazyAbort {
     const name = nameOf(input);
     if (name === undefined) {
       throw new TypeError(
-        `manifold ${JSON.stringify(this.name)}: ${method}(input) takes an input name or a resource token (got ${describeValue(input)})`,
+        `manifold ${quote(this.name)}: ${method}(input) takes an input name or a resource token (got ${describeValue(input)})`,
       );
     }
     return name;
@@ -197,7 +197,7 @@ export class StartAttempt extends LazyAbort {
 
   #expired(method: string, name: string): Error {
     return new Error(
-      `manifold ${JSON.stringify(this.name)}: ${method}(${JSON.stringify(name)}) was called after its start function settled; ` +
+      `manifold ${quote(this.name)}: ${method}(${quote(name)}) was called after its start function settled; ` +
         "the start context has expired. Get resources while start runs and pass them to the worker.",
     );
   }

@@ -3,7 +3,7 @@
  * way to let every pending promise callback run, and workers tests control.
  */
 import { afterEach, beforeEach, expect } from "vitest";
-import { createWorker, type Clock, type Worker } from "../src/index.js";
+import { createWorker, valueWorker, type Clock, type Engine, type Worker } from "../src/index.js";
 
 /** A timer the fake clock holds. */
 export interface FakeTimer {
@@ -167,4 +167,21 @@ export function failOnUnhandledRejections(): void {
     process.off("unhandledRejection", onUnhandled);
     expect(unhandled, "unhandled rejections during the test").toEqual([]);
   });
+}
+
+let probes = 0;
+
+/** Installs a fresh manifold and checks that it starts: the engine still works. */
+export async function expectStillWorking(engine: Engine): Promise<void> {
+  const name = `probe-${++probes}`;
+  let started = false;
+  engine.install(name, {
+    inputs: [],
+    start: () => {
+      started = true;
+      return valueWorker(0);
+    },
+  });
+  await settle();
+  expect(started, `${name} started`).toBe(true);
 }

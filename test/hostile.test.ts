@@ -22,7 +22,7 @@ import {
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker, failOnUnhandledRejections } from "./helpers.js";
+import { FakeClock, settle, TestWorker, failOnUnhandledRejections, expectStillWorking } from "./helpers.js";
 
 // ------------------------------------------------------------------ helpers
 
@@ -56,23 +56,6 @@ function entry(engine: Engine, name: string): ManifoldReport | undefined {
   return Object.getOwnPropertyDescriptor(engine.report().manifolds, name)?.value as ManifoldReport | undefined;
 }
 
-let probes = 0;
-/** Installs a fresh manifold and checks that it starts. */
-async function expectStillWorking(engine: Engine): Promise<void> {
-  const name = `probe-${++probes}`;
-  let started = false;
-  engine.install(name, {
-    inputs: [],
-    start: () => {
-      started = true;
-      return valueWorker(0);
-    },
-  });
-  await settle();
-  expect(started, `${name} started`).toBe(true);
-  expect(entry(engine, name)?.state).toBe("started");
-  expect(engine.report().state).toBe("started");
-}
 
 /** Runs `use` inside the start function of a new manifold `name` (inputs `inputs`) and returns what it throws. */
 function throwInsideStart(engine: Engine, name: string, inputs: string[], use: (context: StartContext) => unknown): Promise<void> {

@@ -26,7 +26,7 @@ import {
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker, failOnUnhandledRejections, deferred } from "./helpers.js";
+import { FakeClock, settle, TestWorker, failOnUnhandledRejections, deferred, expectStillWorking } from "./helpers.js";
 
 // ------------------------------------------------------------------ local helpers
 
@@ -89,20 +89,6 @@ function recording(log: string[], name: string, inputs: string[] = []): Manifold
   };
 }
 
-/** Installs a fresh manifold and checks that it starts: the engine is still working. */
-async function expectStillWorking(engine: Engine, name = "probe"): Promise<void> {
-  let started = false;
-  engine.install(name, {
-    inputs: [],
-    start: () => {
-      started = true;
-      return valueWorker(0);
-    },
-  });
-  await settle();
-  expect(started).toBe(true);
-  expect(entry(engine, name).state).toBe("started");
-}
 
 // ------------------------------------------------------------------ tests
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createWorker, valueWorker, type Worker } from "../src/index.js";
-import { settle, deferred } from "./helpers.js";
+import { settle, deferred, failOnUnhandledRejections } from "./helpers.js";
 
 /** Settles `promise` into an inspectable record without ever leaving it unhandled. */
 function track(promise: Promise<unknown>): { state: "pending" | "resolved" | "rejected"; value?: unknown } {
@@ -14,18 +14,8 @@ function track(promise: Promise<unknown>): { state: "pending" | "resolved" | "re
 }
 
 // The package promises that a worker's failure reaches only those who call wait():
-// count every unhandled rejection while these tests run.
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on("unhandledRejection", onUnhandled);
-});
-afterEach(() => {
-  process.off("unhandledRejection", onUnhandled);
-});
+// every test fails on an unhandled rejection.
+failOnUnhandledRejections();
 
 describe("createWorker", () => {
   it("calls run at once with a live signal", () => {
@@ -152,14 +142,12 @@ describe("createWorker", () => {
       throw new Error("async, unobserved");
     });
     await settle();
-    expect(unhandled).toEqual([]);
   });
 
   it("still rejects for callers of wait() after the unobserved period", async () => {
     const failure = new Error("late observer");
     const worker = createWorker(() => Promise.reject(failure));
     await settle();
-    expect(unhandled).toEqual([]);
     await expect(worker.wait()).rejects.toBe(failure);
   });
 
