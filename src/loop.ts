@@ -131,7 +131,6 @@ export class EngineLoop {
   #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
     const node = new ManifoldNode(name, manifold, inputs, now);
     this.#graph.add(node);
-    for (const slot of node.inputSlots) if (slot.node?.holding === true) node.holdingInputs++;
     return node;
   }
 
@@ -227,7 +226,12 @@ export class EngineLoop {
   #setPhase(node: ManifoldNode, phase: Phase, now?: number): void {
     const wasLive = node.live;
     const oldState = node.reportState;
+    const wasBlocked = node.phase === "blocked";
     node.phase = phase;
+    if (wasBlocked !== (phase === "blocked")) {
+      if (wasBlocked) this.#unwatchInputs(node);
+      else this.#watchInputs(node);
+    }
     if (node.reportState !== oldState) node.since = now ?? this.#config.clock.now();
     this.#refreshHolding(node);
     if (wasLive !== node.live) {
@@ -241,19 +245,45 @@ export class EngineLoop {
   }
 
   /**
-   * Keeps `holding` true and, for every installed dependent, the count of its
-   * holding inputs: O(dependents) when the flag flips, so that deciding
-   * whether a node may start is O(1) however many inputs it has.
+   * Keeps `holding` true and, for every blocked dependent, the count of its
+   * holding inputs: O(dependents) when the flag flips and some dependent is
+   * blocked, so that unblocking a node is O(1) however many inputs it has.
+   * (Nodes that are not blocked keep no count: `#processReady` looks at their
+   * inputs when their turn comes, as the snapshot is about to anyway.)
    */
   #refreshHolding(node: ManifoldNode): void {
     const holding = node.computeHolding(this.#dying);
     if (holding === node.holding) return;
     node.holding = holding;
+    const slot = node.slot;
+    if (slot === undefined || slot.blockedDependents === 0) return;
     const change = holding ? 1 : -1;
-    for (const dependent of this.#dependentsOf(node)) {
+    for (const dependent of slot.dependents) {
+      if (dependent.phase !== "blocked") continue;
       dependent.holdingInputs += change;
       if (!holding) this.#tryUnblock(dependent);
     }
+  }
+
+  /** A node entering `blocked` counts its holding inputs, and has their slots keep the count up to date. */
+  #watchInputs(node: ManifoldNode): void {
+    let holding = 0;
+    for (const slot of node.inputSlots) {
+      slot.blockedDependents++;
+      if (slot.node?.holding === true) holding++;
+    }
+    node.holdingInputs = holding;
+  }
+
+  #unwatchInputs(node: ManifoldNode): void {
+    for (const slot of node.inputSlots) slot.blockedDependents--;
+    node.holdingInputs = 0;
+  }
+
+  /** Rule 9: whether an installed input has a start in flight or imminent. */
+  #inputHolding(node: ManifoldNode): boolean {
+    for (const slot of node.inputSlots) if (slot.node?.holding === true) return true;
+    return false;
   }
 
   /** A blocked node starts once no input holds it back and no namesake is retiring. */
@@ -272,7 +302,7 @@ export class EngineLoop {
   #processReady(node: ManifoldNode): void {
     if (node.phase !== "ready") return;
     if (this.#killRequested || !node.installed) return this.#setPhase(node, "idle");
-    if (node.holdingInputs > 0 || this.#retiring.has(node.name)) return this.#setPhase(node, "blocked");
+    if (this.#inputHolding(node) || this.#retiring.has(node.name)) return this.#setPhase(node, "blocked");
     this.#callStart(node);
   }
 

@@ -60,6 +60,11 @@ export interface CheckedManifold {
   readonly inputs: readonly string[];
 }
 
+/** How messages name a manifold; built only when there is an error to report (checks run once per install). */
+function label(name: string): string {
+  return `manifold ${quote(name)}`;
+}
+
 function indexBefore(names: readonly string[], name: string, end: number): number | undefined {
   for (let i = 0; i < end; i++) if (names[i] === name) return i;
   return undefined;
@@ -78,13 +83,12 @@ export function checkManifold(nameOrToken: unknown, candidate: unknown): Checked
   if (name === undefined) {
     throw new TypeError(`install: a manifold name must be a non-empty string or a resource token (got ${describeValue(nameOrToken)})`);
   }
-  const label = `manifold ${quote(name)}`;
   if (candidate === null || typeof candidate !== "object") {
-    throw new TypeError(`${label} must be an object with inputs and start (got ${describeValue(candidate)})`);
+    throw new TypeError(`${label(name)} must be an object with inputs and start (got ${describeValue(candidate)})`);
   }
   const m = candidate as Partial<Manifold> & Record<string, unknown>;
   if (!Array.isArray(m.inputs)) {
-    throw new TypeError(`${label}: inputs must be an array of manifold names or resource tokens (got ${describeValue(m.inputs)}); use inputs: [] for none`);
+    throw new TypeError(`${label(name)}: inputs must be an array of manifold names or resource tokens (got ${describeValue(m.inputs)}); use inputs: [] for none`);
   }
   const inputs: string[] = new Array<string>(m.inputs.length);
   // Duplicates: a scan for the usual handful of inputs, a map only for many.
@@ -92,29 +96,29 @@ export function checkManifold(nameOrToken: unknown, candidate: unknown): Checked
   for (let i = 0; i < m.inputs.length; i++) {
     const input = nameOf(m.inputs[i]);
     if (input === undefined) {
-      throw new TypeError(`${label}: inputs[${i}] must be a non-empty string or a resource token (got ${describeValue(m.inputs[i])})`);
+      throw new TypeError(`${label(name)}: inputs[${i}] must be a non-empty string or a resource token (got ${describeValue(m.inputs[i])})`);
     }
     const earlier = seen !== undefined ? seen.get(input) : indexBefore(inputs, input, i);
     if (earlier !== undefined) {
-      throw new TypeError(`${label}: inputs[${i}] repeats ${quote(input)} (already inputs[${earlier}]); list each input once`);
+      throw new TypeError(`${label(name)}: inputs[${i}] repeats ${quote(input)} (already inputs[${earlier}]); list each input once`);
     }
     if (input === name) {
-      throw new CycleError(`${label} lists itself in its inputs (inputs[${i}]); a manifold cannot depend on itself`, { cycle: [name, name] });
+      throw new CycleError(`${label(name)} lists itself in its inputs (inputs[${i}]); a manifold cannot depend on itself`, { cycle: [name, name] });
     }
     seen?.set(input, i);
     inputs[i] = input;
   }
   if (typeof m.start !== "function") {
-    throw new TypeError(`${label}: start must be a function returning a Worker (got ${describeValue(m.start)})`);
+    throw new TypeError(`${label(name)}: start must be a function returning a Worker (got ${describeValue(m.start)})`);
   }
   if (m.output !== undefined && typeof m.output !== "function") {
-    throw new TypeError(`${label}: output must be a function when present (got ${describeValue(m.output)})`);
+    throw new TypeError(`${label(name)}: output must be a function when present (got ${describeValue(m.output)})`);
   }
   if (m.filter !== undefined && typeof m.filter !== "function") {
-    throw new TypeError(`${label}: filter must be a function when present (got ${describeValue(m.filter)})`);
+    throw new TypeError(`${label(name)}: filter must be a function when present (got ${describeValue(m.filter)})`);
   }
   if (m.stopTimeout !== undefined && !(typeof m.stopTimeout === "number" && m.stopTimeout >= 0 && Number.isFinite(m.stopTimeout))) {
-    throw new TypeError(`${label}: stopTimeout must be a finite number of milliseconds >= 0 (got ${describeValue(m.stopTimeout)})`);
+    throw new TypeError(`${label(name)}: stopTimeout must be a finite number of milliseconds >= 0 (got ${describeValue(m.stopTimeout)})`);
   }
   return { name, manifold: m as Manifold, inputs };
 }

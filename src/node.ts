@@ -54,7 +54,7 @@ export class ManifoldNode {
 
   /** This node has a start in flight or imminent: dependents' starts wait for it (rule 9). */
   holding = false;
-  /** How many of its installed inputs are holding (kept exact by the loop). */
+  /** While blocked: how many of its installed inputs are holding (kept exact by the loop); 0 otherwise. */
   holdingInputs = 0;
 
   timer: unknown = undefined;
