@@ -22,6 +22,7 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { makeGraph, SHAPES, type Shape } from "./graphs.js";
+import { target } from "./engine.js";
 import { machine } from "./measure.js";
 import { runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
 import { checkTargets, fmtMs, mainTable, scalingTable, summarize, targetList, timerTable, type Result } from "./summary.js";
@@ -82,7 +83,7 @@ const seconds = Math.round((Date.now() - started) / 1000);
 
 console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB RAM, Node ${host.node} (V8 ${host.v8}), ${host.platform}`);
 console.log(`Runs: median of ${sizes.map((n) => `${runsFor(n)} at ${n}`).join(", ")} per row; install order ${order}; ${seconds} s in all; 1-minute load average at start ${host.loadAverage}.\n`);
-console.log(`Engine config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.\n`);
+console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : "the sources through tsx (BENCH_TARGET=src)"}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.\n`);
 console.log(mainTable(main));
 console.log("\nTime per manifold across sizes:\n");
 console.log(scalingTable(main));
@@ -92,7 +93,7 @@ console.log("\nTargets:\n");
 console.log(targetList(targets));
 
 if (values.out !== "") {
-  const output = { date: new Date().toISOString(), commit: commit(), machine: host, options: { sizes, shapes, runs, stopTimeouts, order }, seconds, targets, results };
+  const output = { date: new Date().toISOString(), commit: commit(), machine: host, target, options: { sizes, shapes, runs, stopTimeouts, order }, seconds, targets, results };
   writeFileSync(values.out, `${JSON.stringify(output, null, 2)}\n`);
   console.error(`\nwrote ${values.out}`);
 }

@@ -7,7 +7,8 @@
  * "Quiet" means: after the phase's last expected start, a few event-loop
  * turns pass with no further start call, and no timer is pending.
  */
-import { BounceError, Engine, type EngineConfig, type Manifold, type Manifolds } from "../src/index.js";
+import type { EngineConfig, Manifold, Manifolds } from "../src/index.js";
+import { BounceError, Engine } from "./engine.js";
 import { dependentsOf, transitiveDependents, type Graph } from "./graphs.js";
 import { collect, CountingClock, deadline, heapAfterGc, now, settle, timersSince, type TimerCounts } from "./measure.js";
 import { makeManifolds, Probe, runFloor } from "./workload.js";

@@ -19,7 +19,8 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { createWorker, Engine, valueWorker, type Worker } from "../src/index.js";
+import type { Worker } from "../src/index.js";
+import { createWorker, Engine, target as engineTarget, valueWorker } from "./engine.js";
 import { CountingClock, heapAfterGc, machine, now, settle } from "./measure.js";
 
 /** The heap may grow at most this much over the whole soak. */
@@ -118,7 +119,7 @@ const first = rows[0] as (typeof rows)[number];
 const last = rows.at(-1) as (typeof rows)[number];
 const growth = (last.heapMb - first.heapMb) * 2 ** 20;
 const seconds = busyMs / 1000;
-console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; stopTimeout ${stopTimeout}.`);
+console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; engine from ${engineTarget === "dist" ? "dist/" : "src/ (tsx)"}; stopTimeout ${stopTimeout}.`);
 console.log(`Failures: ${failed} of the crashing worker in ${seconds.toFixed(1)} s of engine time.`);
 console.log(
   `Starts: crasher ${starts.crasher}, dependent ${starts.dependent}; ${Math.round((starts.crasher + starts.dependent) / seconds)} restarts/s in all, ${Math.round(failed / seconds)} failures/s.`,

@@ -1,0 +1,24 @@
+/**
+ * The engine under test. By default the built package in `dist/`, what users
+ * install from npm (`npm run bench` and `npm run bench:soak` build it first);
+ * with `BENCH_TARGET=src`, the TypeScript sources as tsx runs them, whose
+ * transform wraps functions to keep their names and so adds a little to every
+ * closure the engine creates.
+ *
+ * Types always come from `src/`: the build is made from it.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type * as Api from "../src/index.js";
+
+/** Which build is measured: "dist" or "src". */
+export const target: "dist" | "src" = process.env.BENCH_TARGET === "src" ? "src" : "dist";
+
+const entry = new URL(target === "src" ? "../src/index.ts" : "../dist/index.js", import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  throw new Error(`bench: ${fileURLToPath(entry)} is missing; run npm run build first (npm run bench does), or set BENCH_TARGET=src`);
+}
+const api = (await import(entry.href)) as typeof Api;
+
+export const { BounceError, Engine, createWorker, valueWorker } = api;
+export type Engine = Api.Engine;
