@@ -36,6 +36,13 @@ export class Slot<N> {
    * start in dependency order never walks a dependents list.
    */
   blockedDependents = 0;
+  /**
+   * How many of those dependents are waiting for their start to be called
+   * (ready or blocked). They need no bounce when this name's worker comes or
+   * goes, since their start will see the change; while all of them are
+   * waiting (as in a cold start), a start or stop here walks none of them.
+   */
+  waitingDependents = 0;
 
   constructor(name: string) {
     this.name = name;
@@ -44,6 +51,13 @@ export class Slot<N> {
   /** The installed nodes listing this name as an input. */
   get dependents(): Iterable<N> {
     return this.#dependents ?? NONE;
+  }
+
+  /** How many installed nodes list this name as an input. */
+  get dependentCount(): number {
+    const dependents = this.#dependents;
+    if (dependents === undefined) return 0;
+    return Array.isArray(dependents) ? dependents.length : (dependents as Set<N>).size;
   }
 
   get hasDependents(): boolean {

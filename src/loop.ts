@@ -147,8 +147,7 @@ export class EngineLoop {
     if (node === undefined) return Promise.resolve();
     // The name is free at once (so it can be installed again); a new node of
     // the same name waits for this one to settle before it starts (rule 8).
-    this.#graph.remove(node);
-    node.installed = false;
+    this.#removeNode(node);
     let stopped = Promise.resolve();
     if (node.live) {
       this.#retiring.set(name, node);
@@ -226,12 +225,9 @@ export class EngineLoop {
   #setPhase(node: ManifoldNode, phase: Phase, now?: number): void {
     const wasLive = node.live;
     const oldState = node.reportState;
-    const wasBlocked = node.phase === "blocked";
+    const old = node.phase;
     node.phase = phase;
-    if (wasBlocked !== (phase === "blocked")) {
-      if (wasBlocked) this.#unwatchInputs(node);
-      else this.#watchInputs(node);
-    }
+    if (old !== phase) this.#trackWaiting(node, old, phase);
     if (node.reportState !== oldState) node.since = now ?? this.#config.clock.now();
     this.#refreshHolding(node);
     if (wasLive !== node.live) {
@@ -263,6 +259,28 @@ export class EngineLoop {
       dependent.holdingInputs += change;
       if (!holding) this.#tryUnblock(dependent);
     }
+  }
+
+  /**
+   * Keeps its input slots' counts true as a node enters or leaves `ready` and
+   * `blocked` (waiting for its start to be called), and `blocked` itself.
+   */
+  #trackWaiting(node: ManifoldNode, from: Phase, to: Phase): void {
+    const wasWaiting = from === "ready" || from === "blocked";
+    if (node.installed && wasWaiting !== (to === "ready" || to === "blocked")) {
+      const change = wasWaiting ? -1 : 1;
+      for (const slot of node.inputSlots) slot.waitingDependents += change;
+    }
+    if (from === "blocked") this.#unwatchInputs(node);
+    else if (to === "blocked") this.#watchInputs(node);
+  }
+
+  /** Takes a node out of the graph: uninstalled, or its worker asked for it. Its name is free at once. */
+  #removeNode(node: ManifoldNode): void {
+    this.#graph.remove(node);
+    node.installed = false;
+    // No longer a dependent of its inputs, so no longer one that waits.
+    if (node.phase === "ready" || node.phase === "blocked") for (const slot of node.inputSlots) slot.waitingDependents--;
   }
 
   /** A node entering `blocked` counts its holding inputs, and has their slots keep the count up to date. */
@@ -411,8 +429,7 @@ export class EngineLoop {
         return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
       case "uninstall":
         this.#config.logger.debug(`manifold ${quote(node.name)} asked to be uninstalled`);
-        this.#graph.remove(node);
-        node.installed = false;
+        this.#removeNode(node);
         return this.#setPhase(node, "idle");
       case "unknown":
         this.#config.logger.error(`manifold ${quote(node.name)} failed: ${node.error?.message ?? "unknown error"}`);
@@ -479,14 +496,21 @@ export class EngineLoop {
    * (rule 9), so each affected manifold restarts exactly once.
    */
   #bounceDependents(node: ManifoldNode): void {
-    if (this.#killRequested) return;
+    if (this.#killRequested || !this.#mayBounce(node)) return;
     const stack = [node];
     while (stack.length > 0) {
       const current = stack.pop() as ManifoldNode;
+      if (!this.#mayBounce(current)) continue;
       for (const dependent of this.#dependentsOf(current)) {
         if (this.#bounce(dependent)) stack.push(dependent);
       }
     }
+  }
+
+  /** Whether some dependent of `node` has had its start called (the others will see the change by themselves). */
+  #mayBounce(node: ManifoldNode): boolean {
+    const slot = node.slot;
+    return slot !== undefined && slot.waitingDependents < slot.dependentCount;
   }
 
   /** Bounces one dependent; true if it killed a running worker (whose dependents are affected too). */
