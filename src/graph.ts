@@ -43,6 +43,7 @@ export class Slot<N> {
    * waiting (as in a cold start), a start or stop here walks none of them.
    */
   waitingDependents = 0;
+  #count = 0;
 
   constructor(name: string) {
     this.name = name;
@@ -53,19 +54,17 @@ export class Slot<N> {
     return this.#dependents ?? NONE;
   }
 
-  /** How many installed nodes list this name as an input. */
+  /** How many installed nodes list this name as an input (a field, so that asking does not touch the list). */
   get dependentCount(): number {
-    const dependents = this.#dependents;
-    if (dependents === undefined) return 0;
-    return Array.isArray(dependents) ? dependents.length : (dependents as Set<N>).size;
+    return this.#count;
   }
 
   get hasDependents(): boolean {
-    const dependents = this.#dependents;
-    return dependents !== undefined && (Array.isArray(dependents) ? dependents.length > 0 : (dependents as Set<N>).size > 0);
+    return this.#count > 0;
   }
 
   addDependent(node: N): void {
+    this.#count++;
     const dependents = this.#dependents;
     if (dependents === undefined) {
       this.#dependents = [node];
@@ -88,9 +87,10 @@ export class Slot<N> {
     if (dependents === undefined) return;
     if (Array.isArray(dependents)) {
       const rest = (dependents as readonly N[]).filter((dependent) => dependent !== node);
+      this.#count -= dependents.length - rest.length;
       this.#dependents = rest.length > 0 ? rest : undefined;
-    } else {
-      (dependents as Set<N>).delete(node);
+    } else if ((dependents as Set<N>).delete(node)) {
+      this.#count--;
     }
   }
 }
