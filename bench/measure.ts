@@ -127,11 +127,40 @@ export function heapAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** A full GC, so that one phase's garbage is not collected in the next phase's time. */
+/**
+ * Full GCs until the heap stops shrinking (by 64 KB or more), then the heap
+ * in use: a baseline that later GCs will not lower. (V8 drops the bytecode
+ * of functions not run lately only after several GCs, and the weak objects
+ * a GC frees are released by the next one; at 1,000 manifolds a megabyte
+ * of that would be a thousand bytes per manifold.)
+ */
+export function settledHeap(): number {
+  let heap = heapAfterGc();
+  for (let i = 0; i < 10; i++) {
+    const next = heapAfterGc();
+    if (heap - next < 64 * 1024) return next;
+    heap = next;
+  }
+  return heap;
+}
+
+/** A full GC (mark-compact), so that one run's garbage is not collected in the next run's time. */
 export function collect(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
+  exposedGc()();
+}
+
+/**
+ * A minor GC (scavenge): the young garbage of one phase is not collected in
+ * the next phase's time, and unlike a full GC it keeps optimised code.
+ */
+export function minorGc(): void {
+  exposedGc()({ type: "minor" });
+}
+
+function exposedGc(): (options?: { type: "minor" | "major" }) => void {
+  const gc = (globalThis as { gc?: (options?: { type: "minor" | "major" }) => void }).gc;
   if (gc === undefined) throw new Error("run with node --expose-gc (npm run bench does)");
-  gc();
+  return gc;
 }
 
 export function median(values: readonly number[]): number {

@@ -14,6 +14,9 @@
  *                               0 arms no stuck-worker watchdogs)
  *   --order=topo                install order: topo (inputs first) or reverse (dependents
  *                               first, so rule 9 has to hold every start back)
+ *   --gc=full                   the GC before each timed phase: full (no phase pays for
+ *                               another's garbage, but small graphs run partly unoptimised)
+ *                               or minor (code stays optimised); see scenarios.ts
  *   --out=bench/results.json    where to write the results; --out= writes nothing
  *
  * Progress goes to stderr, the tables to stdout.
@@ -24,11 +27,11 @@ import { parseArgs } from "node:util";
 import { makeGraph, SHAPES, type Shape } from "./graphs.js";
 import { target } from "./engine.js";
 import { machine } from "./measure.js";
-import { runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
+import { measureHeap, runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
 import { checkTargets, fmtMs, mainTable, scalingTable, summarize, targetList, timerTable, type Result } from "./summary.js";
 
 /** A warm-up run on a graph this small, per shape and configuration, so the first measured run is not also the JIT's. */
-const WARM_UP_SIZE = 1000;
+const WARM_UP_SIZE = 3000;
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +40,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     "stop-timeouts": { type: "string", default: "30000,0" },
     order: { type: "string", default: "topo" },
+    gc: { type: "string", default: "full" },
     out: { type: "string", default: "bench/results.json" },
   },
 });
@@ -50,6 +54,8 @@ const shapes = values.shapes.split(",").map((s) => {
 });
 const order = values.order;
 if (order !== "topo" && order !== "reverse") fail(`--order must be topo or reverse (got ${order})`);
+const gc = values.gc;
+if (gc !== "full" && gc !== "minor") fail(`--gc must be full or minor (got ${gc})`);
 
 const host = machine();
 const started = Date.now();
@@ -60,7 +66,7 @@ for (const size of [...sizes].sort((a, b) => a - b)) {
   for (const shape of shapes) {
     const graph = makeGraph(shape, size);
     for (const stopTimeout of stopTimeouts) {
-      const options: RunOptions = { stopTimeout, order };
+      const options: RunOptions = { stopTimeout, order, gc };
       await runOnce(makeGraph(shape, WARM_UP_SIZE), options);
       const figures: RunFigures[] = [];
       const count = runsFor(size);
@@ -72,7 +78,7 @@ for (const size of [...sizes].sort((a, b) => a - b)) {
             `bounce ${fmtMs(f.bounceMs)} ms, kill+wait ${fmtMs(f.killMs)} ms${f.problems.length > 0 ? `, PROBLEMS: ${f.problems.join("; ")}` : ""}`,
         );
       }
-      results.push(summarize({ shape, size, stopTimeout, order }, figures));
+      results.push(summarize({ shape, size, stopTimeout, order }, figures, await measureHeap(graph, options)));
     }
   }
 }
@@ -82,7 +88,7 @@ const targets = checkTargets(main, results);
 const seconds = Math.round((Date.now() - started) / 1000);
 
 console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB RAM, Node ${host.node} (V8 ${host.v8}), ${host.platform}`);
-console.log(`Runs: median of ${sizes.map((n) => `${runsFor(n)} at ${n}`).join(", ")} per row; install order ${order}; ${seconds} s in all; 1-minute load average at start ${host.loadAverage}.\n`);
+console.log(`Runs: median of ${sizes.map((n) => `${runsFor(n)} at ${n}`).join(", ")} per row; install order ${order}; ${gc} GC before each phase; ${seconds} s in all; 1-minute load average at start ${host.loadAverage}.\n`);
 console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : "the sources through tsx (BENCH_TARGET=src)"}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.\n`);
 console.log(mainTable(main));
 console.log("\nTime per manifold across sizes:\n");
@@ -93,7 +99,7 @@ console.log("\nTargets:\n");
 console.log(targetList(targets));
 
 if (values.out !== "") {
-  const output = { date: new Date().toISOString(), commit: commit(), machine: host, target, options: { sizes, shapes, runs, stopTimeouts, order }, seconds, targets, results };
+  const output = { date: new Date().toISOString(), commit: commit(), machine: host, target, options: { sizes, shapes, runs, stopTimeouts, order, gc }, seconds, targets, results };
   writeFileSync(values.out, `${JSON.stringify(output, null, 2)}\n`);
   console.error(`\nwrote ${values.out}`);
 }

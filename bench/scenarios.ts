@@ -1,16 +1,26 @@
 /**
- * One run of every measurement on one graph: the phases of an engine's life,
- * each timed on its own (with a full GC before it, so that no phase pays for
- * another's garbage), each followed by a check that the engine did exactly
- * what it should and is quiet.
+ * One run of every measurement on one graph: the floor, the reference, and
+ * the phases of an engine's life, each timed on its own and each followed by
+ * a check that the engine did exactly what it should and is quiet.
  *
  * "Quiet" means: after the phase's last expected start, a few event-loop
  * turns pass with no further start call, and no timer is pending.
+ *
+ * Before each timed phase a GC clears what ran before (`--gc`):
+ * - `full` (the default): a full GC, so that no phase pays for another's
+ *   garbage. It also throws away optimised code that referred to objects it
+ *   freed, so at small N a phase runs partly unoptimised: a 1,000-manifold
+ *   cold start then takes several times longer per manifold than at 100,000.
+ * - `minor`: a scavenge only, which keeps optimised code, as in a process
+ *   that has been running a while; but the old garbage of earlier phases and
+ *   runs is then collected whenever V8 decides, often inside a later phase.
+ * The heap needs full GCs, so it is measured in a run of its own.
  */
 import type { EngineConfig, Manifold, Manifolds } from "../src/index.js";
 import { BounceError, Engine } from "./engine.js";
 import { dependentsOf, transitiveDependents, type Graph } from "./graphs.js";
-import { collect, CountingClock, deadline, heapAfterGc, now, settle, timersSince, type TimerCounts } from "./measure.js";
+import { collect, CountingClock, deadline, heapAfterGc, minorGc, now, settle, settledHeap, timersSince, type TimerCounts } from "./measure.js";
+import { runReference } from "./reference.js";
 import { makeManifolds, Probe, runFloor } from "./workload.js";
 
 export interface RunOptions {
@@ -18,6 +28,8 @@ export interface RunOptions {
   stopTimeout: number;
   /** Install order: "topo" (inputs first) or "reverse" (dependents first; rule 9 must hold them back). */
   order: "topo" | "reverse";
+  /** The GC before each timed phase: see the top of this file. */
+  gc: "full" | "minor";
 }
 
 /** What one run measured. Times in ms, heap in bytes. */
@@ -37,11 +49,9 @@ export interface RunFigures {
   /** Start calls of the uninstalled manifold's transitive dependents, per dependent (target: 1). */
   uninstallChurn: number;
   killMs: number;
-  /** Heap held per manifold after the cold start: engine, manifolds' workers and all. */
-  heapPerManifold: number;
   floorMs: number;
-  /** Heap the floor holds per manifold (the workers themselves). */
-  floorHeapPerManifold: number;
+  /** The same cold start by the reference, the least any engine must do (reference.ts). */
+  referenceMs: number;
   timers: { cold: TimerCounts; bounce: TimerCounts; uninstall: TimerCounts; kill: TimerCounts };
   /** Anything the engine did that it should not have; empty when all is well. */
   problems: string[];
@@ -59,12 +69,51 @@ export function uninstallIndex(graph: Graph): number {
   return mid;
 }
 
-/** Measures everything once, on one engine (garbage once this returns), then the floor. */
+/** Heap in bytes per manifold once the cold start is over. */
+export interface HeapFigures {
+  /** The engine and the workers (the manifolds existed before). */
+  heapPerManifold: number;
+  /** The floor's: the workers (and the floor's map of outputs). */
+  floorHeapPerManifold: number;
+}
+
+/** Measures everything once: one engine's life (garbage once this returns), the floor, the reference. */
 export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFigures> {
   const problems: string[] = [];
   const engine = await lifecycle(graph, options, problems);
-  const floor = measureFloor(graph);
-  return { ...engine, floorMs: floor.ms, floorHeapPerManifold: floor.heapBytes / graph.size, problems };
+  const floorMs = timeFloor(graph, options);
+  const referenceMs = await timeReference(graph, options);
+  return { ...engine, floorMs, referenceMs, problems };
+}
+
+/** The GC before a timed phase (see the top of this file). */
+function beforePhase(options: RunOptions): void {
+  if (options.gc === "full") collect();
+  else minorGc();
+}
+
+/** The heap after a cold start, of the engine and of the floor, each after a full GC. */
+export async function measureHeap(graph: Graph, options: RunOptions): Promise<HeapFigures> {
+  const built = build(graph);
+  const before = settledHeap();
+  const { engine } = await coldStart(graph, options, [], built);
+  const heapPerManifold = (heapAfterGc() - before) / graph.size;
+  engine.kill();
+  await engine.wait();
+
+  const floor = build(graph);
+  const floorBefore = settledHeap();
+  runFloor(graph, floor.manifolds);
+  const floorHeapPerManifold = (heapAfterGc() - floorBefore) / graph.size;
+  // The workers are the user's, not the engine's: keep them alive past the measurement, as the engine does.
+  if (floor.probe.workers.length !== graph.size) throw new Error("floor lost its workers");
+  return { heapPerManifold, floorHeapPerManifold };
+}
+
+/** A graph's manifolds, and the probe they report to. */
+function build(graph: Graph): { probe: Probe; manifolds: Manifolds } {
+  const probe = new Probe(graph.size);
+  return { probe, manifolds: makeManifolds(graph, probe) };
 }
 
 /**
@@ -72,7 +121,7 @@ export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFig
  * uninstall of a mid-graph manifold (and, untimed, installing it again so
  * that everything runs once more), kill + wait.
  */
-async function lifecycle(graph: Graph, options: RunOptions, problems: string[]): Promise<Omit<RunFigures, "floorMs" | "floorHeapPerManifold" | "problems">> {
+async function lifecycle(graph: Graph, options: RunOptions, problems: string[]): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "problems">> {
   const root = 0;
   const bounceSet = transitiveDependents(graph, root);
   const mid = uninstallIndex(graph);
@@ -81,7 +130,7 @@ async function lifecycle(graph: Graph, options: RunOptions, problems: string[]):
   const started = await coldStart(graph, options, problems);
   const { engine, probe, clock, manifolds } = started;
 
-  collect();
+  beforePhase(options);
   let t0 = now();
   const report = engine.report();
   const reportMs = now() - t0;
@@ -92,7 +141,7 @@ async function lifecycle(graph: Graph, options: RunOptions, problems: string[]):
   // transitive dependent must restart exactly once.
   probe.calls.fill(0);
   let timers = clock.counts();
-  collect();
+  beforePhase(options);
   t0 = now();
   probe.workers[root]?.fail(new BounceError("bench: root bounce"));
   const bounceEnd = await deadline(probe.started.reach(probe.started.count + bounceSet.size + 1), "root bounce");
@@ -107,7 +156,7 @@ async function lifecycle(graph: Graph, options: RunOptions, problems: string[]):
   // stays stopped, so each should see exactly one start call.
   probe.calls.fill(0);
   timers = clock.counts();
-  collect();
+  beforePhase(options);
   t0 = now();
   // Until both: the promise uninstall returned has resolved, and each dependent has had its start call.
   await deadline(Promise.all([probe.startCalls.reach(probe.startCalls.count + uninstallSet.size), engine.uninstall(midName)]), "uninstall");
@@ -126,7 +175,7 @@ async function lifecycle(graph: Graph, options: RunOptions, problems: string[]):
 
   timers = clock.counts();
   probe.calls.fill(0);
-  collect();
+  beforePhase(options);
   t0 = now();
   engine.kill();
   await deadline(engine.wait(), "kill + wait");
@@ -139,7 +188,6 @@ async function lifecycle(graph: Graph, options: RunOptions, problems: string[]):
     installMs: started.installMs,
     coldStartMs: started.coldStartMs,
     coldChurn: started.coldChurn,
-    heapPerManifold: started.heapBytes / graph.size,
     reportMs,
     bounceAffected: bounceSet.size,
     bounceMs,
@@ -161,19 +209,15 @@ interface Started {
   coldStartMs: number;
   coldChurn: number;
   coldTimers: TimerCounts;
-  heapBytes: number;
 }
 
 /**
  * Installs every manifold (one `install` call each, in the chosen order) and
  * waits until all are started. The cold start is timed from the first
- * install to the last start. The heap is measured after it, against a
- * baseline taken when the manifolds already existed, so it is what the
- * engine and the workers hold.
+ * install to the last start.
  */
-async function coldStart(graph: Graph, options: RunOptions, problems: string[]): Promise<Started> {
-  const probe = new Probe(graph.size);
-  const manifolds = makeManifolds(graph, probe);
+async function coldStart(graph: Graph, options: RunOptions, problems: string[], built = build(graph)): Promise<Started> {
+  const { probe, manifolds } = built;
   const order = graph.names.map((name) => [name, manifolds[name]] as const);
   if (options.order === "reverse") order.reverse();
   const clock = new CountingClock(options.stopTimeout);
@@ -185,8 +229,8 @@ async function coldStart(graph: Graph, options: RunOptions, problems: string[]):
     clock,
     metrics: probe.metrics,
   };
-  const heapBefore = heapAfterGc();
   const engine = new Engine(config);
+  beforePhase(options);
   const t0 = now();
   for (const [name, m] of order) engine.install(name, m as NonNullable<typeof m>);
   const installMs = now() - t0;
@@ -201,26 +245,30 @@ async function coldStart(graph: Graph, options: RunOptions, problems: string[]):
     coldStartMs,
     coldChurn: probe.startCalls.count / graph.size,
     coldTimers: clock.counts(),
-    heapBytes: 0,
   };
   await expectQuiet("cold start", started, problems);
   checkCalls("cold start", probe, () => 1, problems);
   started.coldChurn = probe.startCalls.count / graph.size;
-  started.heapBytes = heapAfterGc() - heapBefore;
   return started;
 }
 
-function measureFloor(graph: Graph): { ms: number; heapBytes: number } {
-  const probe = new Probe(graph.size);
-  const manifolds = makeManifolds(graph, probe);
-  const heapBefore = heapAfterGc();
+function timeFloor(graph: Graph, options: RunOptions): number {
+  const { manifolds } = build(graph);
+  beforePhase(options);
   const t0 = now();
   runFloor(graph, manifolds);
+  return now() - t0;
+}
+
+/** The reference's cold start, install to last start, on fresh manifolds. */
+async function timeReference(graph: Graph, options: RunOptions): Promise<number> {
+  const { probe, manifolds } = build(graph);
+  beforePhase(options);
+  const t0 = now();
+  await deadline(runReference(graph, manifolds), "reference");
   const ms = now() - t0;
-  const heapBytes = heapAfterGc() - heapBefore;
-  // The workers are the user's, not the engine's: keep them alive past the measurement, as the engine does.
-  if (probe.workers.length !== graph.size) throw new Error("floor lost its workers");
-  return { ms, heapBytes };
+  if (probe.startCalls.count !== graph.size) throw new Error(`reference made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
+  return ms;
 }
 
 /**
