@@ -92,21 +92,33 @@ function beforePhase(options: RunOptions): void {
   else minorGc();
 }
 
-/** The heap after a cold start, of the engine and of the floor, each after a full GC. */
-export async function measureHeap(graph: Graph, options: RunOptions): Promise<HeapFigures> {
-  const built = build(graph);
-  const before = settledHeap();
-  const { engine } = await coldStart(graph, options, [], built);
-  const heapPerManifold = (heapAfterGc() - before) / graph.size;
-  engine.kill();
-  await engine.wait();
+/** Heap is measured over at least this many manifolds (several engines of a small graph). */
+const HEAP_SAMPLE = 10_000;
 
-  const floor = build(graph);
+/**
+ * The heap after a cold start, of the engine and of the floor, each after a
+ * full GC. A small graph is measured as several engines at once, enough for
+ * HEAP_SAMPLE manifolds: the heap moves by a megabyte or so for reasons of
+ * its own, which at 1,000 manifolds would be a thousand bytes per manifold.
+ */
+export async function measureHeap(graph: Graph, options: RunOptions): Promise<HeapFigures> {
+  const copies = Math.ceil(HEAP_SAMPLE / graph.size);
+  const manifolds = copies * graph.size;
+
+  const builds = Array.from({ length: copies }, () => build(graph));
+  const before = settledHeap();
+  const engines = [];
+  for (const built of builds) engines.push((await coldStart(graph, options, [], built)).engine);
+  const heapPerManifold = (heapAfterGc() - before) / manifolds;
+  for (const engine of engines) engine.kill();
+  await Promise.all(engines.map((engine) => engine.wait()));
+
+  const floors = Array.from({ length: copies }, () => build(graph));
   const floorBefore = settledHeap();
-  runFloor(graph, floor.manifolds);
-  const floorHeapPerManifold = (heapAfterGc() - floorBefore) / graph.size;
+  for (const floor of floors) runFloor(graph, floor.manifolds);
+  const floorHeapPerManifold = (heapAfterGc() - floorBefore) / manifolds;
   // The workers are the user's, not the engine's: keep them alive past the measurement, as the engine does.
-  if (floor.probe.workers.length !== graph.size) throw new Error("floor lost its workers");
+  if (floors.some((floor) => floor.probe.workers.length !== graph.size)) throw new Error("floor lost its workers");
   return { heapPerManifold, floorHeapPerManifold };
 }
 
