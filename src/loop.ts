@@ -248,7 +248,7 @@ export class EngineLoop {
    * inputs when their turn comes, as the snapshot is about to anyway.)
    */
   #refreshHolding(node: ManifoldNode): void {
-    const holding = node.computeHolding(this.#dying);
+    const holding = node.computeHolding(this.#dying) && !this.#behindStuck(node);
     if (holding === node.holding) return;
     node.holding = holding;
     const slot = node.slot;
@@ -281,6 +281,15 @@ export class EngineLoop {
     node.installed = false;
     // No longer a dependent of its inputs, so no longer one that waits.
     if (node.phase === "ready" || node.phase === "blocked") for (const slot of node.inputSlots) slot.waitingDependents--;
+  }
+
+  /**
+   * Whether `node` waits for an uninstalled namesake that is stuck (rule 8):
+   * its start is then no more imminent than a stuck worker's restart, so like
+   * a stuck node it holds nobody back.
+   */
+  #behindStuck(node: ManifoldNode): boolean {
+    return this.#retiring.size > 0 && node.phase === "blocked" && this.#retiring.get(node.name)?.stuck === true;
   }
 
   /** A node entering `blocked` counts its holding inputs, and has their slots keep the count up to date. */
@@ -596,6 +605,11 @@ export class EngineLoop {
     this.#stuck++;
     this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
     this.#refreshHolding(node);
+    if (!node.installed) {
+      // A namesake installed since waits for this one (rule 8), now without end in sight.
+      const successor = this.#graph.get(node.name);
+      if (successor !== undefined) this.#refreshHolding(successor);
+    }
     this.#releaseInputs(node);
   }
 

@@ -576,4 +576,50 @@ describe("stuck workers never get a second instance", () => {
     await expect(engine.wait()).resolves.toBeUndefined();
     expect(clock.pending).toEqual([]);
   });
+
+  it("a reinstalled name waiting for its stuck namesake does not hold back its dependents; they restart when it finally starts", async () => {
+    const { clock, engine } = setup({ stopTimeout: 500, bounceDelay: 10 });
+    const first = testWorkers([], { stopOnKill: false }, { output: () => "first" });
+    engine.install("x", first.manifold);
+    await settle();
+    void engine.uninstall("x");
+    await clock.advance(500);
+    expect(engine.report().manifolds.x).toBeUndefined();
+    const second = testWorkers([], {}, { output: () => "second" });
+    engine.install("x", second.manifold);
+    // d is installed when the old x is already stuck.
+    const early = testWorkers(["x"]);
+    engine.install("d", early.manifold);
+    await clock.advance(1000);
+    expect(early.contexts).toEqual([{ has: { x: false } }]);
+    expect(engine.report().manifolds.d?.state).toBe("started");
+
+    last(first.workers).complete();
+    await settle();
+    expect(second.workers).toHaveLength(1);
+    await clock.advance(10);
+    expect(early.contexts).toEqual([{ has: { x: false } }, { has: { x: true } }]);
+    engine.kill();
+    await expect(engine.wait()).resolves.toBeUndefined();
+    expect(clock.pending).toEqual([]);
+  });
+
+  it("a dependent already waiting for the reinstalled name is released when the namesake becomes stuck", async () => {
+    const { clock, engine } = setup({ stopTimeout: 500 });
+    const first = testWorkers([], { stopOnKill: false }, { output: () => "first" });
+    engine.install("x", first.manifold);
+    await settle();
+    void engine.uninstall("x");
+    const second = testWorkers([], {}, { output: () => "second" });
+    engine.install("x", second.manifold);
+    const dependent = testWorkers(["x"]);
+    engine.install("d", dependent.manifold);
+    await clock.advance(499);
+    expect(dependent.contexts).toEqual([]);
+    await clock.advance(1);
+    expect(dependent.contexts).toEqual([{ has: { x: false } }]);
+    engine.kill();
+    await expect(engine.wait()).rejects.toBeInstanceOf(ShutdownTimeoutError);
+    expect(clock.pending).toEqual([]);
+  });
 });
