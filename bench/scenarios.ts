@@ -129,7 +129,7 @@ function build(graph: Graph): { probe: Probe; manifolds: Manifolds } {
 }
 
 /**
- * An engine's life: install, cold start, heap, report, root bounce,
+ * An engine's life: install, cold start, report, root bounce,
  * uninstall of a mid-graph manifold (and, untimed, installing it again so
  * that everything runs once more), kill + wait.
  */
