@@ -31,7 +31,7 @@ import { classify, filterError, isFatal, nextRecentErrors, rankFatal, type Verdi
 import { Graph, type Slot } from "./graph.js";
 import { Mailbox } from "./mailbox.js";
 import type { CheckedManifold } from "./manifold.js";
-import { ManifoldNode, type Phase } from "./node.js";
+import { ManifoldNode, waitsForStart, type Phase } from "./node.js";
 import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from "./report.js";
 import { errorRestartDelay, spread } from "./schedule.js";
 import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
@@ -266,8 +266,8 @@ export class EngineLoop {
    * `blocked` (waiting for its start to be called), and `blocked` itself.
    */
   #trackWaiting(node: ManifoldNode, from: Phase, to: Phase): void {
-    const wasWaiting = from === "ready" || from === "blocked";
-    if (node.installed && wasWaiting !== (to === "ready" || to === "blocked")) {
+    const wasWaiting = waitsForStart(from);
+    if (node.installed && wasWaiting !== waitsForStart(to)) {
       const change = wasWaiting ? -1 : 1;
       for (const slot of node.inputSlots) slot.waitingDependents += change;
     }
@@ -280,7 +280,7 @@ export class EngineLoop {
     this.#graph.remove(node);
     node.installed = false;
     // No longer a dependent of its inputs, so no longer one that waits.
-    if (node.phase === "ready" || node.phase === "blocked") for (const slot of node.inputSlots) slot.waitingDependents--;
+    if (waitsForStart(node.phase)) for (const slot of node.inputSlots) slot.waitingDependents--;
   }
 
   /**
@@ -509,9 +509,8 @@ export class EngineLoop {
     const stack = [node];
     while (stack.length > 0) {
       const current = stack.pop() as ManifoldNode;
-      if (!this.#mayBounce(current)) continue;
       for (const dependent of this.#dependentsOf(current)) {
-        if (this.#bounce(dependent)) stack.push(dependent);
+        if (this.#bounce(dependent) && this.#mayBounce(dependent)) stack.push(dependent);
       }
     }
   }
@@ -605,11 +604,7 @@ export class EngineLoop {
     this.#stuck++;
     this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
     this.#refreshHolding(node);
-    if (!node.installed) {
-      // A namesake installed since waits for this one (rule 8), now without end in sight.
-      const successor = this.#graph.get(node.name);
-      if (successor !== undefined) this.#refreshHolding(successor);
-    }
+    if (!node.installed) this.#retiringChanged(node.name);
     this.#releaseInputs(node);
   }
 
@@ -654,10 +649,21 @@ export class EngineLoop {
       const waiters = node.uninstallWaiters;
       node.uninstallWaiters = undefined;
       if (waiters !== undefined) for (const resolve of waiters) resolve();
-      // By name: the slot this node kept may have been released and replaced.
-      const successor = this.#graph.get(node.name);
-      if (successor !== undefined) this.#tryUnblock(successor);
+      this.#retiringChanged(node.name);
     }
+  }
+
+  /**
+   * The uninstalled namesake a node installed under `name` waits for (rule 8)
+   * became stuck or settled: whether that node holds its dependents back, and
+   * whether it may start, have changed with it.
+   */
+  #retiringChanged(name: string): void {
+    // By name: the slot the old node kept may have been released and replaced.
+    const successor = this.#graph.get(name);
+    if (successor === undefined) return;
+    this.#refreshHolding(successor);
+    this.#tryUnblock(successor);
   }
 
   /**

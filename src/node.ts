@@ -20,6 +20,11 @@ import type { Worker } from "./workers.js";
 /** @internal */
 export type Phase = "idle" | "delayed" | "ready" | "blocked" | "starting" | "running" | "stopping";
 
+/** Ready or blocked: the node's start is due but has not been called, so it will see any input change by itself. @internal */
+export function waitsForStart(phase: Phase): boolean {
+  return phase === "ready" || phase === "blocked";
+}
+
 /** One entry of a manifold's resource log: a `getResource` call of its last start attempt. */
 export type ResourceLogEntry = { name: string; error?: string };
 

@@ -15,7 +15,7 @@ import {
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker, track, type Outcome } from "./helpers.js";
+import { deferred, FakeClock, settle, TestWorker, track, type Outcome } from "./helpers.js";
 
 // ---------------------------------------------------------------- local helpers
 
@@ -602,6 +602,33 @@ describe("stuck workers never get a second instance", () => {
     engine.kill();
     await expect(engine.wait()).resolves.toBeUndefined();
     expect(clock.pending).toEqual([]);
+  });
+
+  it("once the stuck namesake stops, a reinstalled name still waiting for its own input holds its dependents back again", async () => {
+    const { clock, engine } = setup({ stopTimeout: 500 });
+    const first = testWorkers([], { stopOnKill: false });
+    engine.install("x", first.manifold);
+    await settle();
+    void engine.uninstall("x");
+    await clock.advance(500);
+    const yStarted = deferred<Worker>();
+    engine.install("y", { inputs: [], start: () => yStarted.promise, output: () => "y" });
+    const second = testWorkers(["y"], {}, { output: () => "second" });
+    engine.install("x", second.manifold);
+    await settle();
+    last(first.workers).complete();
+    await settle();
+    // x now waits for y's start only: a start that will come, so x holds its dependents back.
+    const late = testWorkers(["x"]);
+    engine.install("d", late.manifold);
+    await clock.advance(1000);
+    expect(late.contexts).toEqual([]);
+    yStarted.resolve(new TestWorker("y"));
+    await settle();
+    expect(second.workers).toHaveLength(1);
+    expect(late.contexts).toEqual([{ has: { x: true } }]);
+    engine.kill();
+    await expect(engine.wait()).resolves.toBeUndefined();
   });
 
   it("a dependent already waiting for the reinstalled name is released when the namesake becomes stuck", async () => {
