@@ -556,20 +556,26 @@ describe("stuck during a bounce (the engine keeps running)", () => {
   });
 });
 
+/** Installs `x` with a worker that ignores kill(), uninstalls it and lets it become stuck; returns its manifold's workers. */
+async function stuckNamesake(engine: Engine, clock: FakeClock, stopTimeout: number): Promise<TestWorker[]> {
+  const first = testWorkers([], { stopOnKill: false });
+  engine.install("x", first.manifold);
+  await settle();
+  void engine.uninstall("x");
+  await clock.advance(stopTimeout);
+  return first.workers;
+}
+
 describe("stuck workers never get a second instance", () => {
   it("reinstalling the name of an uninstalled stuck worker does not start it until the stuck one stops", async () => {
     const { clock, engine } = setup({ stopTimeout: 500 });
-    const first = testWorkers([], { stopOnKill: false });
-    engine.install("x", first.manifold);
-    await settle();
-    void engine.uninstall("x");
-    await clock.advance(500);
+    const firstWorkers = await stuckNamesake(engine, clock, 500);
     const second = testWorkers([]);
     engine.install("x", second.manifold);
     await clock.advance(60_000);
     expect(second.workers).toHaveLength(0);
     expect(engine.report().manifolds.x?.state).toBe("starting");
-    last(first.workers).complete();
+    last(firstWorkers).complete();
     await settle();
     expect(second.workers).toHaveLength(1);
     engine.kill();
@@ -579,11 +585,7 @@ describe("stuck workers never get a second instance", () => {
 
   it("a reinstalled name waiting for its stuck namesake does not hold back its dependents; they restart when it finally starts", async () => {
     const { clock, engine } = setup({ stopTimeout: 500, bounceDelay: 10 });
-    const first = testWorkers([], { stopOnKill: false }, { output: () => "first" });
-    engine.install("x", first.manifold);
-    await settle();
-    void engine.uninstall("x");
-    await clock.advance(500);
+    const firstWorkers = await stuckNamesake(engine, clock, 500);
     expect(engine.report().manifolds.x).toBeUndefined();
     const second = testWorkers([], {}, { output: () => "second" });
     engine.install("x", second.manifold);
@@ -594,7 +596,7 @@ describe("stuck workers never get a second instance", () => {
     expect(early.contexts).toEqual([{ has: { x: false } }]);
     expect(engine.report().manifolds.d?.state).toBe("started");
 
-    last(first.workers).complete();
+    last(firstWorkers).complete();
     await settle();
     expect(second.workers).toHaveLength(1);
     await clock.advance(10);
@@ -606,17 +608,13 @@ describe("stuck workers never get a second instance", () => {
 
   it("once the stuck namesake stops, a reinstalled name still waiting for its own input holds its dependents back again", async () => {
     const { clock, engine } = setup({ stopTimeout: 500 });
-    const first = testWorkers([], { stopOnKill: false });
-    engine.install("x", first.manifold);
-    await settle();
-    void engine.uninstall("x");
-    await clock.advance(500);
+    const firstWorkers = await stuckNamesake(engine, clock, 500);
     const yStarted = deferred<Worker>();
     engine.install("y", { inputs: [], start: () => yStarted.promise, output: () => "y" });
     const second = testWorkers(["y"], {}, { output: () => "second" });
     engine.install("x", second.manifold);
     await settle();
-    last(first.workers).complete();
+    last(firstWorkers).complete();
     await settle();
     // x now waits for y's start only: a start that will come, so x holds its dependents back.
     const late = testWorkers(["x"]);
@@ -633,7 +631,7 @@ describe("stuck workers never get a second instance", () => {
 
   it("a dependent already waiting for the reinstalled name is released when the namesake becomes stuck", async () => {
     const { clock, engine } = setup({ stopTimeout: 500 });
-    const first = testWorkers([], { stopOnKill: false }, { output: () => "first" });
+    const first = testWorkers([], { stopOnKill: false });
     engine.install("x", first.manifold);
     await settle();
     void engine.uninstall("x");
