@@ -105,7 +105,7 @@ function start(entry: Entry, post: (message: Message) => void): void {
       const index = entry.inputs.indexOf(input);
       return (snapshot[2 * index + 1] as Manifold).output?.(snapshot[2 * index] as Worker);
     }) as StartContext["getResource"],
-    hasResource: (input) => entry.inputs.indexOf(input as string) >= 0,
+    hasResource: (input) => snapshot[2 * entry.inputs.indexOf(input as string)] !== undefined,
   };
   const worker = entry.manifold.start(context) as Worker;
   worker.wait().then(
