@@ -1,7 +1,10 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // One entry per export of package.json: "." and each sub-path (manifold-engine/<name>).
+  entry: {
+    index: "src/index.ts",
+  },
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,
