@@ -5,6 +5,7 @@
 import { resolveConfig, type EngineConfig } from "./config.js";
 import { describeValue } from "./errors.js";
 import { EngineLoop } from "./loop.js";
+import { MetricsObserver } from "./metrics.js";
 import { checkManifold, type Manifold, type Manifolds } from "./manifold.js";
 import type { EngineReport } from "./report.js";
 import { nameOf, type InputName, type Resource } from "./resource.js";
@@ -35,7 +36,9 @@ export class Engine implements Worker, Reporter {
    * @throws TypeError naming the first invalid field.
    */
   constructor(config?: EngineConfig) {
-    this.#loop = new EngineLoop(resolveConfig(config), this);
+    const resolved = resolveConfig(config);
+    this.#loop = new EngineLoop(resolved, this);
+    if (resolved.metrics !== undefined) this.#loop.observe(new MetricsObserver(resolved.metrics, resolved.logger));
   }
 
   /**
@@ -48,7 +51,7 @@ export class Engine implements Worker, Reporter {
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   install<T>(name: string | Resource<T>, manifold: Manifold<any, T>): void {
-    this.#loop.installOne(checkManifold(name, manifold));
+    this.#loop.install(checkManifold(name, manifold));
   }
 
   /**
@@ -60,7 +63,7 @@ export class Engine implements Worker, Reporter {
     if (manifolds === null || typeof manifolds !== "object") {
       throw new TypeError(`installAll(manifolds): manifolds must be an object of name -> manifold (got ${describeValue(manifolds)})`);
     }
-    this.#loop.install(Object.keys(manifolds).map((name) => checkManifold(name, manifolds[name])));
+    this.#loop.installBatch(Object.keys(manifolds).map((name) => checkManifold(name, manifolds[name])));
   }
 
   /**

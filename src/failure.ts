@@ -1,6 +1,6 @@
 /**
  * Reading errors: what a manifold's filter makes of them, what kind they are
- * (SPEC rule 4), how they count towards backoff (rule 5), and whether and how
+ * (SPEC rule 4) and whether and how
  * badly they are fatal (rule 6). Nothing here changes engine state, and no
  * user function called here can throw past it.
  */
@@ -36,22 +36,6 @@ export function filterError(name: string, manifold: Manifold<any, any>, raw: Err
     const error = toError(thrown, `the filter of manifold ${quote(name)}`);
     config.logger.error(`the filter of manifold ${quote(name)} threw: ${error.message}`);
     return error;
-  }
-}
-
-/**
- * Rule 5: `recentErrors` after an error of kind `verdict`. `ranFor` is how long
- * the worker ran, or undefined for a start function's error.
- * @internal
- */
-export function nextRecentErrors(recentErrors: number, verdict: Verdict, ranFor: number | undefined, config: ResolvedConfig): number {
-  switch (verdict) {
-    case "missing":
-      return 1;
-    case "unknown":
-      return ranFor !== undefined && ranFor >= config.backoffResetTime ? 1 : recentErrors + 1;
-    default:
-      return recentErrors;
   }
 }
 

@@ -23,8 +23,7 @@ export type {
 export { validate } from "./graph.js";
 export { manifold } from "./manifold.js";
 export type { Manifold, Manifolds, StartContext } from "./manifold.js";
-export type { ResourceLogEntry } from "./node.js";
-export type { EngineReport, ManifoldReport } from "./report.js";
+export type { EngineReport, ManifoldReport, ResourceLogEntry } from "./report.js";
 export { resource } from "./resource.js";
 export type { InputName, Resource } from "./resource.js";
 export { selfManifold } from "./self-manifold.js";

@@ -3,9 +3,9 @@
  *
  * Everything that happens to the engine becomes a message: a start function
  * settling, a worker's `wait()` settling, a timer firing, an uninstall, a kill.
- * `#drain` handles messages one at a time, in order, and between messages
- * takes nodes off the ready queue and calls their start functions. User code
- * that calls back into the engine while a message is being handled only
+ * The mailbox (`mailbox.ts`) hands them to the `gotX` handlers one at a time,
+ * in order, and between messages hands over nodes whose start is due. User
+ * code that calls back into the engine while a message is being handled only
  * queues another message, so no handler ever runs inside another.
  *
  * Messages can be stale: a worker that was replaced, a start attempt that was
@@ -13,12 +13,22 @@
  * the attempt (or timer) it belongs to, and the handler drops it when that is
  * no longer the node's current one.
  *
- * Why one file of this size: every state change of every manifold is here,
- * so "a worker exits with an error" can be followed from its message
- * (`#onStopped`) to the restart decision (`#afterStop`) to the timer
- * (`#scheduleStart`) without leaving it. What decides nothing lives elsewhere:
- * the queues (`mailbox.ts`), calling start functions (`start-attempt.ts`),
- * reading errors (`failure.ts`), shutdown order (`shutdown.ts`), reports.
+ * Where things live (one concept per file):
+ * - `start-attempt.ts` calls a start function and posts how it went;
+ * - `failure.ts` reads errors (filter, kind, fatal); `schedule.ts` turns them
+ *   into restart delays (backoff, jitter);
+ * - `readiness.ts` keeps rule 9's counters (who holds whose start back) and
+ *   rule 8's retiring namesakes; it decides nothing, the loop asks it;
+ * - `deadlines.ts` is the engine's one timer for deadlines (stuck workers);
+ * - `shutdown.ts` orders a shutdown (dependents first);
+ * - `transitions.ts` is how the loop tells observers (event stream,
+ *   bookkeeping, metrics) what changed: one call per change, and nothing
+ *   built when nobody observes.
+ *
+ * "A worker exits with an error", followed: `start-attempt.ts` posts
+ * `stopped` → `#gotStopped` reads the error → `#decideRestart` →
+ * `#scheduleRestart` asks `schedule.ts` for the backed-off delay and arms
+ * the timer.
  *
  * Costs: a start with delay 0 goes through the ready queue, never a timer; a
  * bounce touches only the transitive dependents it restarts; shutdown touches
@@ -26,28 +36,41 @@
  * graph per event.
  */
 import { systemClock, type ResolvedConfig } from "./config.js";
+import { Deadlines } from "./deadlines.js";
 import { EngineStoppedError, quote, toError } from "./errors.js";
-import { classify, filterError, isFatal, nextRecentErrors, rankFatal, type Verdict } from "./failure.js";
-import { Graph, type Slot } from "./graph.js";
+import { classify, filterError, isFatal, rankFatal, type Verdict } from "./failure.js";
+import { Graph } from "./graph.js";
 import { Mailbox } from "./mailbox.js";
 import type { CheckedManifold } from "./manifold.js";
-import { ManifoldNode, waitsForStart, type Phase } from "./node.js";
+import { ManifoldNode, type Phase, type RestartReason } from "./node.js";
+import { Readiness } from "./readiness.js";
 import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from "./report.js";
-import { errorRestartDelay, spread } from "./schedule.js";
-import { countLiveDependents, releaseInputs, shutdownOutcome } from "./shutdown.js";
+import { bounceRestartDelay, errorRestartDelay, nextRecentErrors } from "./schedule.js";
+import { ShutdownOrder, shutdownOutcome } from "./shutdown.js";
 import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import { StartAttempt, type Snapshot } from "./start-context.js";
-import { Watchdog } from "./watchdog.js";
+import { StartAttempt, takeSnapshot } from "./start-context.js";
+import { Observers, type ScheduleReason, type StopOutcome, type TransitionObserver } from "./transitions.js";
 import type { Worker } from "./workers.js";
 
 type Message =
   | AttemptMessage
-  | { kind: "due"; node: ManifoldNode; token: number }
-  | { kind: "watchdog"; token: number }
+  | { kind: "due"; node: ManifoldNode; generation: number }
+  | { kind: "deadlines"; generation: number }
   | { kind: "uninstall"; node: ManifoldNode }
   | { kind: "kill" };
 
-const EMPTY_SNAPSHOT: Snapshot = Object.freeze([]);
+/** The engine's life, in order: each state only ever moves to a later one. @internal */
+export enum Lifecycle {
+  /** Installing, starting and restarting workers. */
+  Running,
+  /** `kill()` was called (or a fatal error arrived): changes are refused, the kill message is queued. */
+  KillRequested,
+  /** The kill message was handled: workers are being stopped, dependents first. */
+  ShuttingDown,
+  /** Every worker has settled (or is stuck) and every timer is cleared: `wait()` has settled. */
+  Stopped,
+}
+
 const NO_DEPENDENTS: readonly ManifoldNode[] = Object.freeze([]);
 
 /** @internal */
@@ -56,17 +79,17 @@ export class EngineLoop {
   /** The engine itself: never killed or waited for when it is one of its own workers (rule 11). */
   readonly #self: Worker;
   readonly #graph = new Graph<ManifoldNode>();
-  /** Uninstalled nodes whose start or worker has not settled yet, by name. */
-  readonly #retiring = new Map<string, ManifoldNode>();
-
+  readonly #readiness = new Readiness((node) => this.#makeReady(node));
   readonly #mailbox: Mailbox<Message, ManifoldNode>;
-  /** Deadlines of workers (and aborted starts) the engine stopped: see watchdog.ts. */
-  readonly #watchdog: Watchdog<ManifoldNode>;
+  /** Deadlines of workers (and aborted starts) the engine stopped. */
+  readonly #deadlines: Deadlines<ManifoldNode>;
+  /** Who is told of every transition (see transitions.ts); undefined while nobody listens. */
+  #observer: TransitionObserver | undefined = undefined;
+  readonly #observers: TransitionObserver[] = [];
 
-  /** kill() was called: refuse changes at once, even before the kill message is handled. */
-  #killRequested = false;
-  #dying = false;
-  #finished = false;
+  #lifecycle = Lifecycle.Running;
+  /** Made when the kill message is handled. */
+  #shutdown: ShutdownOrder | undefined = undefined;
   /** Nodes with a start or worker that has not settled. */
   #live = 0;
   /** Live nodes past their stopTimeout. */
@@ -83,13 +106,13 @@ export class EngineLoop {
     this.#self = self;
     this.#mailbox = new Mailbox<Message, ManifoldNode>({
       message: (message) => this.#dispatch(message),
-      ready: (node) => this.#processReady(node),
+      ready: (node) => this.#gotReady(node),
       crashed: (what, error) => this.#crashed(what, error),
       idle: () => this.#checkFinished(),
     });
     // With the system clock, deadlines run on monotonic time; a test's clock drives both.
     const elapsed = config.clock === systemClock ? () => performance.now() : () => config.clock.now();
-    this.#watchdog = new Watchdog<ManifoldNode>(config.clock, elapsed, (token) => this.#post({ kind: "watchdog", token }));
+    this.#deadlines = new Deadlines<ManifoldNode>(config.clock, elapsed, (generation) => this.#post({ kind: "deadlines", generation }));
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -98,18 +121,34 @@ export class EngineLoop {
     this.done.catch(() => undefined);
   }
 
+  // ---------------------------------------------------------------- observers
+
+  /** Tells `observer` of every transition from now on (see transitions.ts). */
+  observe(observer: TransitionObserver): void {
+    this.#observers.push(observer);
+    this.#observer = Observers.combine(this.#observers);
+  }
+
+  /** Stops telling `observer`. */
+  unobserve(observer: TransitionObserver): void {
+    const index = this.#observers.indexOf(observer);
+    if (index < 0) return;
+    this.#observers.splice(index, 1);
+    this.#observer = Observers.combine(this.#observers);
+  }
+
   // ---------------------------------------------------------------- public calls
 
   /** Adds one manifold; it starts at once (via the ready queue). */
-  installOne(checked: CheckedManifold): void {
-    this.#refuseIfKilled(checked.name, 1);
+  install(checked: CheckedManifold): void {
+    this.#refuseIfStopping(() => `manifold ${quote(checked.name)}`);
     const now = this.#config.clock.now();
-    this.#queueInstalled(this.#addNode(checked, now), now);
+    this.#gotInstalled(this.#addNode(checked, now), now);
   }
 
   /** Adds every manifold or none; each starts at once (via the ready queue). */
-  install(batch: readonly CheckedManifold[]): void {
-    this.#refuseIfKilled((batch[0] as CheckedManifold | undefined)?.name ?? "", batch.length);
+  installBatch(batch: readonly CheckedManifold[]): void {
+    this.#refuseIfStopping(() => (batch.length === 1 ? `manifold ${quote((batch[0] as CheckedManifold).name)}` : `${batch.length} manifolds`));
     const now = this.#config.clock.now();
     const added: ManifoldNode[] = [];
     try {
@@ -118,13 +157,12 @@ export class EngineLoop {
       for (const node of added) this.#graph.remove(node);
       throw error;
     }
-    for (const node of added) this.#queueInstalled(node, now);
+    for (const node of added) this.#gotInstalled(node, now);
   }
 
-  #refuseIfKilled(name: string, count: number): void {
-    if (!this.#killRequested) return;
-    const what = count === 1 ? `manifold ${quote(name)}` : `${count} manifolds`;
-    throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);
+  #refuseIfStopping(what: () => string): void {
+    if (this.#lifecycle === Lifecycle.Running) return;
+    throw new EngineStoppedError(`cannot install ${what()}: the engine is stopping or stopped`);
   }
 
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
@@ -134,34 +172,33 @@ export class EngineLoop {
     return node;
   }
 
-  #queueInstalled(node: ManifoldNode, now: number): void {
+  #gotInstalled(node: ManifoldNode, now: number): void {
     if (this.#config.debugEnabled) this.#config.logger.debug("installed manifold %s", node.name);
     this.#makeReady(node, now);
+    this.#observer?.installed(node);
   }
 
   uninstall(name: string): Promise<void> {
-    if (this.#killRequested) {
+    if (this.#lifecycle !== Lifecycle.Running) {
       return Promise.reject(new EngineStoppedError(`cannot uninstall manifold ${quote(name)}: the engine is stopping or stopped`));
     }
     const node = this.#graph.get(name);
     if (node === undefined) return Promise.resolve();
     // The name is free at once (so it can be installed again); a new node of
     // the same name waits for this one to settle before it starts (rule 8).
-    this.#removeNode(node);
     let stopped = Promise.resolve();
     if (node.live) {
-      this.#retiring.set(name, node);
+      this.#readiness.retiring.set(name, node);
       stopped = new Promise<void>((resolve) => (node.uninstallWaiters ??= []).push(resolve));
     }
-    // Its dependents stop counting it now, before anything else can be installed under its name.
-    this.#refreshHolding(node);
-    this.#mailbox.post({ kind: "uninstall", node }, false);
+    this.#removeNode(node);
+    this.#mailbox.postFromCaller({ kind: "uninstall", node });
     return stopped;
   }
 
   kill(): void {
-    this.#killRequested = true;
-    this.#mailbox.post({ kind: "kill" }, false);
+    if (this.#lifecycle === Lifecycle.Running) this.#lifecycle = Lifecycle.KillRequested;
+    this.#mailbox.postFromCaller({ kind: "kill" });
   }
 
   report(): EngineReport {
@@ -170,7 +207,8 @@ export class EngineLoop {
     try {
       const manifolds: Record<string, ManifoldReport> = {};
       for (const node of this.#graph.nodes()) setEntry(manifolds, node.name, manifoldReport(node, this.#self, !reentered));
-      const report: EngineReport = { state: this.#finished ? "stopped" : this.#killRequested ? "stopping" : "started", manifolds };
+      const state = this.#lifecycle === Lifecycle.Running ? "started" : this.#lifecycle === Lifecycle.Stopped ? "stopped" : "stopping";
+      const report: EngineReport = { state, manifolds };
       if (this.#worst !== undefined) report.error = this.#worst.message;
       return report;
     } finally {
@@ -191,290 +229,223 @@ export class EngineLoop {
   #crashed(what: string, error: unknown): void {
     const internal = new Error(`manifold-engine internal error while handling ${what}: ${toError(error, what).message}`, { cause: error });
     this.#config.logger.error(internal.message);
-    if (!this.#finished) this.#worst = internal;
-    this.#mailbox.enqueue({ kind: "kill" });
+    if (this.#lifecycle !== Lifecycle.Stopped) this.#worst = internal;
+    this.#requestKill();
   }
 
   #dispatch(message: Message): void {
     switch (message.kind) {
       case "started":
-        return this.#onStarted(message.node, message.attempt, message.worker, message.startAttempt);
+        return this.#gotStarted(message.node, message.generation, message.worker, message.startAttempt);
       case "startFailed":
-        return this.#onStartFailed(message.node, message.attempt, message.error, message.startAttempt);
+        return this.#gotStartFailed(message.node, message.generation, message.error, message.startAttempt);
       case "stopped":
-        return this.#onStopped(message.node, message.attempt, message.error);
+        return this.#gotStopped(message.node, message.generation, message.error);
       case "due":
-        return this.#onDue(message.node, message.token);
-      case "watchdog":
-        return this.#onWatchdog(message.token);
+        return this.#gotDue(message.node, message.generation);
+      case "deadlines":
+        return this.#gotDeadlines(message.generation);
       case "uninstall":
-        return this.#onUninstall(message.node);
+        return this.#gotUninstall(message.node);
       case "kill":
-        return this.#onKill();
+        return this.#gotKill();
     }
   }
 
-  // ---------------------------------------------------------------- phases and rule 9
+  // ---------------------------------------------------------------- the transition point
 
-  /** The installed nodes that list `node`'s name as an input. */
-  #dependentsOf(node: ManifoldNode): Iterable<ManifoldNode> {
-    return node.slot === undefined ? NO_DEPENDENTS : node.slot.dependents;
-  }
-
-  /** Every phase change goes through here: it keeps the live count and the holding flag true. */
+  /**
+   * Every phase change goes through here: it keeps `since`, the live count
+   * and rule 9's counters true, and runs what follows a settled node.
+   */
   #setPhase(node: ManifoldNode, phase: Phase, now?: number): void {
+    const from = node.phase;
     const wasLive = node.live;
     const oldState = node.reportState;
-    const old = node.phase;
     node.phase = phase;
-    if (old !== phase) this.#trackWaiting(node, old, phase);
+    if (from !== phase) this.#readiness.phaseChanged(node, from, phase);
     if (node.reportState !== oldState) node.since = now ?? this.#config.clock.now();
-    this.#refreshHolding(node);
-    if (wasLive !== node.live) {
-      if (node.live) {
-        this.#live++;
-      } else {
-        this.#live--;
-        this.#afterSettled(node);
-      }
+    this.#readiness.refresh(node);
+    if (wasLive === node.live) return;
+    if (node.live) {
+      this.#live++;
+    } else {
+      this.#live--;
+      this.#gotSettled(node);
     }
   }
 
-  /**
-   * Keeps `holding` true and, for every blocked dependent, the count of its
-   * holding inputs: O(dependents) when the flag flips and some dependent is
-   * blocked, so that unblocking a node is O(1) however many inputs it has.
-   * (Nodes that are not blocked keep no count: `#processReady` looks at their
-   * inputs when their turn comes, as the snapshot is about to anyway.)
-   */
-  #refreshHolding(node: ManifoldNode): void {
-    const holding = node.computeHolding(this.#dying) && !this.#behindStuck(node);
-    if (holding === node.holding) return;
-    node.holding = holding;
-    const slot = node.slot;
-    if (slot === undefined || slot.blockedDependents === 0) return;
-    const change = holding ? 1 : -1;
-    for (const dependent of slot.dependents) {
-      if (dependent.phase !== "blocked") continue;
-      dependent.holdingInputs += change;
-      if (!holding) this.#tryUnblock(dependent);
-    }
+  /** Every change of what follows a node's current start, worker or timer goes through here. */
+  #setRestart(node: ManifoldNode, reason: RestartReason): void {
+    node.restart = reason;
+    this.#readiness.refresh(node);
   }
 
-  /**
-   * Keeps its input slots' counts true as a node enters or leaves `ready` and
-   * `blocked` (waiting for its start to be called), and `blocked` itself.
-   */
-  #trackWaiting(node: ManifoldNode, from: Phase, to: Phase): void {
-    const wasWaiting = waitsForStart(from);
-    if (node.installed && wasWaiting !== waitsForStart(to)) {
-      const change = wasWaiting ? -1 : 1;
-      for (const slot of node.inputSlots) slot.waitingDependents += change;
-    }
-    if (from === "blocked") this.#unwatchInputs(node);
-    else if (to === "blocked") this.#watchInputs(node);
-  }
-
-  /** Takes a node out of the graph: uninstalled, or its worker asked for it. Its name is free at once. */
-  #removeNode(node: ManifoldNode): void {
-    this.#graph.remove(node);
-    node.installed = false;
-    // No longer a dependent of its inputs, so no longer one that waits.
-    if (waitsForStart(node.phase)) for (const slot of node.inputSlots) slot.waitingDependents--;
-  }
-
-  /**
-   * Whether `node` waits for an uninstalled namesake that is stuck (rule 8):
-   * its start is then no more imminent than a stuck worker's restart, so like
-   * a stuck node it holds nobody back.
-   */
-  #behindStuck(node: ManifoldNode): boolean {
-    return this.#retiring.size > 0 && node.phase === "blocked" && this.#retiring.get(node.name)?.stuck === true;
-  }
-
-  /** A node entering `blocked` counts its holding inputs, and has their slots keep the count up to date. */
-  #watchInputs(node: ManifoldNode): void {
-    let holding = 0;
-    for (const slot of node.inputSlots) {
-      slot.blockedDependents++;
-      if (slot.node?.holding === true) holding++;
-    }
-    node.holdingInputs = holding;
-  }
-
-  #unwatchInputs(node: ManifoldNode): void {
-    for (const slot of node.inputSlots) slot.blockedDependents--;
-    node.holdingInputs = 0;
-  }
-
-  /** Rule 9: whether an installed input has a start in flight or imminent. */
-  #inputHolding(node: ManifoldNode): boolean {
-    for (const slot of node.inputSlots) if (slot.node?.holding === true) return true;
-    return false;
-  }
-
-  /** A blocked node starts once no input holds it back and no namesake is retiring. */
-  #tryUnblock(node: ManifoldNode): void {
-    if (node.phase === "blocked" && node.holdingInputs === 0 && !this.#retiring.has(node.name) && !this.#dying) {
-      this.#makeReady(node);
-    }
-  }
+  // ---------------------------------------------------------------- ready queue (rules 8 and 9)
 
   #makeReady(node: ManifoldNode, now?: number): void {
     this.#setPhase(node, "ready", now);
     this.#mailbox.pushReady(node);
   }
 
-  /** Rule 9: start only when no installed input (and no retiring namesake) has a start in flight. */
-  #processReady(node: ManifoldNode): void {
+  /** A node's turn in the ready queue: start it unless an input (or a retiring namesake) has a start in flight. */
+  #gotReady(node: ManifoldNode): void {
     if (node.phase !== "ready") return;
-    if (this.#killRequested || !node.installed) return this.#setPhase(node, "idle");
-    if (this.#inputHolding(node) || this.#retiring.has(node.name)) return this.#setPhase(node, "blocked");
-    this.#callStart(node);
+    if (this.#lifecycle !== Lifecycle.Running || !node.installed) return this.#setPhase(node, "idle");
+    if (!this.#readiness.mayStart(node)) return this.#setPhase(node, "blocked");
+    this.#requestStart(node);
   }
 
   // ---------------------------------------------------------------- starting
 
-  #snapshot(node: ManifoldNode): Snapshot {
-    const count = node.inputs.length;
-    if (count === 0) return EMPTY_SNAPSHOT;
-    const snapshot = new Array<unknown>(2 * count);
-    for (let i = 0; i < count; i++) {
-      const input = (node.inputSlots[i] as Slot<ManifoldNode>).node;
-      if (input !== undefined && input.phase === "running" && input.workerRan) {
-        snapshot[2 * i] = input.worker;
-        snapshot[2 * i + 1] = input.manifold;
-      }
-    }
-    return snapshot;
-  }
-
-  #callStart(node: ManifoldNode): void {
-    const attempt = ++node.attempt;
-    const startAttempt = new StartAttempt(node, this.#snapshot(node));
+  #requestStart(node: ManifoldNode): void {
+    const generation = ++node.startGeneration;
+    const startAttempt = new StartAttempt(node, takeSnapshot(node));
     node.abort = startAttempt;
-    node.restartWanted = false;
+    node.restart = "none"; // refreshed by the phase change
     this.#setPhase(node, "starting");
-    runStartAttempt(node, attempt, startAttempt, this.#self, this.#postAttempt);
+    this.#observer?.starting(node);
+    runStartAttempt(node, generation, startAttempt, this.#self, this.#postAttempt);
   }
 
-  #onStarted(node: ManifoldNode, attempt: number, worker: Worker, startAttempt: StartAttempt): void {
-    if (node.attempt !== attempt || node.phase !== "starting") {
-      throw new Error(`unexpected start of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
+  /** What every settled start does first: checks it is current and keeps its resource log. Returns whether it was aborted. */
+  #startSettled(node: ManifoldNode, generation: number, startAttempt: StartAttempt, what: string): boolean {
+    if (node.startGeneration !== generation || node.phase !== "starting") {
+      throw new Error(`unexpected ${what} of ${quote(node.name)} (generation ${generation}, phase ${node.phase})`);
     }
     const aborted = node.abort?.aborted === true;
     node.abort = undefined;
     node.resourceNames = startAttempt.loggedNames;
     node.resourceErrors = startAttempt.loggedErrors;
+    return aborted;
+  }
+
+  #gotStarted(node: ManifoldNode, generation: number, worker: Worker, startAttempt: StartAttempt): void {
+    const aborted = this.#startSettled(node, generation, startAttempt, "start");
     node.worker = worker;
-    if (aborted || this.#dying || !node.installed) {
+    if (aborted || this.#lifecycle >= Lifecycle.ShuttingDown || !node.installed) {
       // Nobody wants this worker any more; it never counts as started, and
       // like any aborted start it resets backoff (rule 5).
-      node.workerRan = false;
+      node.workerAccepted = false;
       if (aborted) node.recentErrors = 1;
-      return this.#stopWorker(node, node.restartWanted);
+      return this.#requestStop(node);
     }
     const now = this.#config.clock.now();
-    node.workerRan = true;
+    node.workerAccepted = true;
     node.startCount++;
     node.lastStart = now;
     node.error = undefined;
     this.#setPhase(node, "running", now);
     if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s started", node.name);
-    try {
-      this.#config.metrics?.recordStart(node.name);
-    } catch (error) {
-      this.#config.logger.warn(`metrics.recordStart(${quote(node.name)}) threw: ${toError(error, "recordStart").message}`);
-    }
+    this.#observer?.started(node);
     this.#bounceDependents(node);
   }
 
-  #onStartFailed(node: ManifoldNode, attempt: number, raw: Error, startAttempt: StartAttempt): void {
-    if (node.attempt !== attempt || node.phase !== "starting") {
-      throw new Error(`unexpected start failure of ${quote(node.name)} (attempt ${attempt}, phase ${node.phase})`);
-    }
-    const aborted = node.abort?.aborted === true;
-    node.abort = undefined;
-    node.resourceNames = startAttempt.loggedNames;
-    node.resourceErrors = startAttempt.loggedErrors;
-    const verdict = classify(this.#noteError(node, raw, "start"));
+  #gotStartFailed(node: ManifoldNode, generation: number, raw: Error, startAttempt: StartAttempt): void {
+    const aborted = this.#startSettled(node, generation, startAttempt, "start failure");
+    const error = this.#recordError(node, raw, "start");
+    const fatal = error !== undefined && this.#checkFatal(node, error);
+    const verdict = classify(error);
     // An aborted start resets backoff: the input change that aborted it may well fix it.
     node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);
-    this.#afterStop(node, verdict, aborted);
+    const delay = this.#decideRestart(node, verdict, aborted);
+    this.#observer?.stopped(node, stopOutcome(verdict, aborted, fatal), error);
+    if (delay !== undefined) this.#observer?.scheduled(node, delay, scheduleReason(node.restart));
   }
 
   // ---------------------------------------------------------------- stopping
 
-  #onStopped(node: ManifoldNode, attempt: number, raw: Error | undefined): void {
-    if (node.attempt !== attempt || node.worker === undefined) return; // stale
+  #gotStopped(node: ManifoldNode, generation: number, raw: Error | undefined): void {
+    if (node.startGeneration !== generation || node.worker === undefined) return; // stale
     const killed = node.phase === "stopping";
-    const ran = node.workerRan;
+    const accepted = node.workerAccepted;
     node.worker = undefined;
-    node.workerRan = false;
+    node.workerAccepted = false;
     // Decided before any user code (filter, isFatal) runs: an uninstall it
     // makes re-entrantly must not make us forget the dependents.
-    const bounce = ran && node.installed;
-    const error = raw === undefined ? undefined : this.#noteError(node, raw, "worker");
+    const bounce = accepted && node.installed;
+    const error = raw === undefined ? undefined : this.#recordError(node, raw, "worker");
+    const fatal = error !== undefined && this.#checkFatal(node, error);
     const verdict = classify(error);
-    const ranFor = ran ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined;
+    const ranFor = accepted ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined;
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
-    this.#afterStop(node, verdict, killed);
+    const delay = this.#decideRestart(node, verdict, killed);
+    this.#observer?.stopped(node, stopOutcome(verdict, killed, fatal), error);
+    if (delay !== undefined) this.#observer?.scheduled(node, delay, scheduleReason(node.restart));
     if (bounce) this.#bounceDependents(node);
   }
 
-  /** Decides what follows a start or worker that settled without leaving a worker (SPEC rule 4). */
-  #afterStop(node: ManifoldNode, verdict: Verdict, killed: boolean): void {
-    if (this.#dying || !node.installed) return this.#setPhase(node, "idle");
+  /**
+   * What follows a start or worker that settled without leaving a worker
+   * (SPEC rule 4). Returns the delay of the restart it scheduled, if any.
+   */
+  #decideRestart(node: ManifoldNode, verdict: Verdict, killed: boolean): number | undefined {
+    if (this.#lifecycle >= Lifecycle.ShuttingDown || !node.installed) return this.#rest(node);
     if (killed) {
-      // The engine stopped it: restart after bounceDelay if still wanted, whatever it returned.
-      if (node.restartWanted) return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
-      return this.#setPhase(node, "idle");
+      // The engine stopped it: restart if still wanted, for the reason it was stopped, whatever it returned.
+      return node.restart === "none" ? this.#rest(node) : this.#scheduleRestart(node, node.restart);
     }
     switch (verdict) {
       case "completed":
       case "missing":
-        return this.#setPhase(node, "idle"); // until an input changes
+        return this.#rest(node); // until an input changes
       case "bounce":
-        return this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
+        return this.#scheduleRestart(node, "bounce");
       case "uninstall":
         this.#config.logger.debug(`manifold ${quote(node.name)} asked to be uninstalled`);
         this.#removeNode(node);
-        return this.#setPhase(node, "idle");
+        return this.#rest(node);
       case "unknown":
         this.#config.logger.error(`manifold ${quote(node.name)} failed: ${node.error?.message ?? "unknown error"}`);
-        return this.#scheduleStart(node, errorRestartDelay(this.#config, node.recentErrors), false);
+        return this.#scheduleRestart(node, "failed");
     }
   }
 
-  /** Filters an error, records it on the node, and stops the engine if it is fatal (rule 6). */
-  #noteError(node: ManifoldNode, raw: Error, source: "start" | "worker"): Error | undefined {
+  /** Leaves `node` idle until something changes. */
+  #rest(node: ManifoldNode): undefined {
+    this.#setPhase(node, "idle");
+    return undefined;
+  }
+
+  /** Passes `raw` through the manifold's filter and keeps the result as the node's error. */
+  #recordError(node: ManifoldNode, raw: Error, source: "start" | "worker"): Error | undefined {
     const error = filterError(node.name, node.manifold, raw, this.#config);
     if (error === undefined) return undefined;
     node.error = error;
     if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s %s error: %s", node.name, source, error.message);
-    // Once wait() has settled its outcome is final: a straggler's error is recorded, never ranked.
-    if (!this.#finished && isFatal(this.#config, error, node.name)) {
-      this.#worst = rankFatal(this.#config, this.#worst, error);
-      this.#config.logger.error(`fatal error from ${quote(node.name)}, stopping the engine: ${error.message}`);
-      // Stop after the current message, so no handler runs half-way through a
-      // shutdown; meanwhile nothing more is bounced or restarted, so shutdown
-      // order (dependents first) holds after a fatal error too.
-      this.#killRequested = true;
-      this.#mailbox.enqueue({ kind: "kill" });
-    }
     return error;
   }
 
-  /** Kills the worker (never the engine itself); it restarts after it stops if `restart`. */
-  #stopWorker(node: ManifoldNode, restart: boolean): void {
-    node.restartWanted = restart;
-    if (node.phase === "stopping") return this.#refreshHolding(node);
+  /** Rule 6: whether `error` is fatal; a fatal error is ranked and stops the engine. */
+  #checkFatal(node: ManifoldNode, error: Error): boolean {
+    // Once wait() has settled its outcome is final: a straggler's error is recorded, never ranked.
+    if (this.#lifecycle === Lifecycle.Stopped || !isFatal(this.#config, error, node.name)) return false;
+    this.#worst = rankFatal(this.#config, this.#worst, error);
+    this.#config.logger.error(`fatal error from ${quote(node.name)}, stopping the engine: ${error.message}`);
+    this.#observer?.fatal(node, error, this.#worst === error);
+    this.#requestKill();
+    return true;
+  }
+
+  /**
+   * Stops the engine after the current message, so no handler runs half-way
+   * through a shutdown; meanwhile nothing more is bounced or restarted, so
+   * shutdown order (dependents first) holds after a fatal error too.
+   */
+  #requestKill(): void {
+    if (this.#lifecycle === Lifecycle.Running) this.#lifecycle = Lifecycle.KillRequested;
+    this.#mailbox.enqueue({ kind: "kill" });
+  }
+
+  /** Kills the worker (never the engine itself). What follows its stop is `node.restart`. */
+  #requestStop(node: ManifoldNode): void {
+    if (node.phase === "stopping") return;
     this.#setPhase(node, "stopping");
     this.#armStuck(node);
     const worker = node.worker as Worker;
     if (worker === this.#self) {
       // Never kill ourselves (rule 11): our own "worker" stops when we say so.
-      this.#mailbox.enqueue({ kind: "stopped", node, attempt: node.attempt, error: undefined });
+      this.#mailbox.enqueue({ kind: "stopped", node, generation: node.startGeneration, error: undefined });
       return;
     }
     try {
@@ -495,6 +466,29 @@ export class EngineLoop {
     node.abort.abort(new DOMException(`start of manifold ${quote(node.name)} aborted: ${why}`, "AbortError"));
   }
 
+  /**
+   * Stops what `node` is doing for `reason` (`none`: for good) and returns
+   * whether that killed a running worker. A start in flight is aborted with
+   * `why`; a worker already stopping just learns what follows.
+   */
+  #interrupt(node: ManifoldNode, reason: RestartReason, why: string): boolean {
+    switch (node.phase) {
+      case "starting":
+        this.#setRestart(node, reason);
+        this.#abortStart(node, why);
+        return false;
+      case "running":
+        this.#setRestart(node, reason);
+        this.#requestStop(node);
+        return true;
+      case "stopping":
+        this.#setRestart(node, reason);
+        return false;
+      default:
+        return false;
+    }
+  }
+
   // ---------------------------------------------------------------- bouncing (rule 3)
 
   /**
@@ -505,152 +499,156 @@ export class EngineLoop {
    * (rule 9), so each affected manifold restarts exactly once.
    */
   #bounceDependents(node: ManifoldNode): void {
-    if (this.#killRequested || !this.#mayBounce(node)) return;
+    if (this.#lifecycle !== Lifecycle.Running || !this.#readiness.hasCalledDependents(node)) return;
     const stack = [node];
     while (stack.length > 0) {
-      const current = stack.pop() as ManifoldNode;
-      for (const dependent of this.#dependentsOf(current)) {
-        if (this.#bounce(dependent) && this.#mayBounce(dependent)) stack.push(dependent);
+      const cause = stack.pop() as ManifoldNode;
+      const dependents = cause.slot === undefined ? NO_DEPENDENTS : cause.slot.dependents;
+      for (const dependent of dependents) {
+        if (this.#bounce(dependent, cause) && this.#readiness.hasCalledDependents(dependent)) stack.push(dependent);
       }
     }
   }
 
-  /** Whether some dependent of `node` has had its start called (the others will see the change by themselves). */
-  #mayBounce(node: ManifoldNode): boolean {
-    const slot = node.slot;
-    return slot !== undefined && slot.waitingDependents < slot.dependentCount;
-  }
-
-  /** Bounces one dependent; true if it killed a running worker (whose dependents are affected too). */
-  #bounce(node: ManifoldNode): boolean {
+  /** Bounces one dependent because `cause` changed; true if it killed a running worker (whose dependents are affected too). */
+  #bounce(node: ManifoldNode, cause: ManifoldNode): boolean {
     if (!node.installed) return false;
     switch (node.phase) {
-      case "idle":
-        this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
-        return false;
-      case "delayed":
-        // An input change cuts an error delay short, as in Juju.
-        if (!node.timerIsBounce) {
-          node.recentErrors = 1;
-          this.#scheduleStart(node, spread(this.#config, this.#config.bounceDelay), true);
-        }
-        return false;
       case "ready":
       case "blocked":
         return false; // its start has not been called: it will see the change
-      case "starting":
-        node.restartWanted = true;
-        this.#abortStart(node, "an input changed");
-        this.#refreshHolding(node);
-        return false;
-      case "running":
-        this.#stopWorker(node, true);
-        return true;
-      case "stopping":
-        node.restartWanted = true;
-        this.#refreshHolding(node);
-        return false;
+      case "delayed":
+        // An input change cuts an error delay short, as in Juju; a pending bounce stands.
+        if (node.restart === "bounce" || node.restart === "input-changed") return false;
+        node.recentErrors = 1;
+        break;
+      case "idle":
+        break;
+      default: {
+        const killed = this.#interrupt(node, "input-changed", "an input changed");
+        this.#observer?.bounced(node, cause);
+        return killed;
+      }
     }
+    const delay = this.#scheduleRestart(node, "input-changed");
+    this.#observer?.bounced(node, cause);
+    if (delay !== undefined) this.#observer?.scheduled(node, delay, "input-changed");
+    return false;
   }
 
   // ---------------------------------------------------------------- timers
 
   /**
-   * Restarts `node` after `delay` ms: a timer when non-zero; otherwise the
-   * ready queue of the next event-loop turn (never a timer, and never a tight
-   * loop of a start that fails at once).
+   * Restarts `node` for `reason` after the delay that reason calls for
+   * (backoff for a failure, bounceDelay otherwise): a timer when non-zero;
+   * otherwise the ready queue of the next event-loop turn (never a timer, and
+   * never a tight loop of a start that fails at once). Returns the delay, or
+   * undefined when the node is left idle instead (the engine is stopping, or
+   * the node was uninstalled).
    */
-  #scheduleStart(node: ManifoldNode, delay: number, isBounce: boolean): void {
+  #scheduleRestart(node: ManifoldNode, reason: Exclude<RestartReason, "none">): number | undefined {
     this.#clearTimer(node);
-    if (this.#killRequested || !node.installed) return this.#setPhase(node, "idle");
+    if (this.#lifecycle !== Lifecycle.Running || !node.installed) return this.#rest(node);
+    const delay = reason === "failed" ? errorRestartDelay(this.#config, node.recentErrors) : bounceRestartDelay(this.#config);
+    node.restart = reason; // refreshed by the phase change
     if (delay <= 0) {
       this.#setPhase(node, "ready");
-      return this.#mailbox.pushNextTurn(node);
+      this.#mailbox.pushNextTurn(node);
+      return 0;
     }
-    const token = node.timerToken;
-    node.timerIsBounce = isBounce;
-    node.timer = this.#config.clock.setTimeout(() => this.#post({ kind: "due", node, token }), delay);
+    const generation = node.timerGeneration;
+    node.timer = this.#config.clock.setTimeout(() => this.#post({ kind: "due", node, generation }), delay);
     this.#setPhase(node, "delayed");
+    return delay;
   }
 
   #clearTimer(node: ManifoldNode): void {
-    node.timerToken++;
+    node.timerGeneration++;
     if (node.timer === undefined) return;
     this.#config.clock.clearTimeout(node.timer);
     node.timer = undefined;
   }
 
-  #onDue(node: ManifoldNode, token: number): void {
-    if (node.timerToken !== token || node.phase !== "delayed") return;
+  #gotDue(node: ManifoldNode, generation: number): void {
+    if (node.timerGeneration !== generation || node.phase !== "delayed") return;
     node.timer = undefined;
     this.#makeReady(node);
   }
 
+  // ---------------------------------------------------------------- stuck workers
+
   #armStuck(node: ManifoldNode): void {
-    if (node.deadline !== undefined || node.stuck || this.#finished) return;
+    if (node.deadline !== undefined || node.stuck || this.#lifecycle === Lifecycle.Stopped) return;
     const timeout = node.manifold.stopTimeout ?? this.#config.stopTimeout;
     if (timeout <= 0) return;
-    node.deadline = this.#watchdog.add(node, timeout);
+    node.deadline = this.#deadlines.add(node, timeout);
   }
 
-  #onWatchdog(token: number): void {
-    for (const node of this.#watchdog.expired(token)) this.#markStuck(node);
+  #gotDeadlines(generation: number): void {
+    for (const node of this.#deadlines.expired(generation)) this.#gotStuck(node);
   }
 
-  #markStuck(node: ManifoldNode): void {
+  #gotStuck(node: ManifoldNode): void {
     node.deadline = undefined;
     if (!node.live || node.stuck) return;
     node.stuck = true;
     this.#stuck++;
     this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
-    this.#refreshHolding(node);
+    this.#readiness.refresh(node);
     if (!node.installed) this.#retiringChanged(node.name);
     this.#releaseInputs(node);
+    this.#observer?.stuck(node);
   }
 
-  // ---------------------------------------------------------------- uninstall and shutdown
+  // ---------------------------------------------------------------- uninstall
 
-  #onUninstall(node: ManifoldNode): void {
+  /** Takes a node out of the graph: uninstalled, or its worker asked for it. Its name is free at once. */
+  #removeNode(node: ManifoldNode): void {
+    this.#graph.remove(node);
+    this.#readiness.removed(node);
+    // Its dependents stop counting it now, before anything else can be installed under its name.
+    this.#readiness.refresh(node);
+    this.#observer?.uninstalled(node);
+  }
+
+  #gotUninstall(node: ManifoldNode): void {
     this.#config.logger.debug("uninstalling manifold %s", node.name);
-    const ran = node.workerRan;
-    switch (node.phase) {
-      case "starting":
-        node.restartWanted = false;
-        this.#abortStart(node, "it was uninstalled");
-        this.#refreshHolding(node);
-        break;
-      case "running":
-        this.#stopWorker(node, false);
-        break;
-      case "stopping":
-        node.restartWanted = false;
-        this.#refreshHolding(node);
-        break;
-      default:
-        this.#clearTimer(node);
-        this.#setPhase(node, "idle");
+    const accepted = node.workerAccepted;
+    if (!node.live) {
+      this.#clearTimer(node);
+      this.#setPhase(node, "idle");
+    } else {
+      this.#interrupt(node, "none", "it was uninstalled");
     }
-    if (ran) this.#bounceDependents(node);
+    if (accepted) this.#bounceDependents(node);
   }
 
-  /** Runs when a node's start or worker has settled (it is no longer live). */
-  #afterSettled(node: ManifoldNode): void {
+  /** A node's start or worker has settled (it is no longer live). */
+  #gotSettled(node: ManifoldNode): void {
+    this.#clearStuck(node);
+    this.#releaseInputs(node);
+    if (!node.installed) this.#gotRetired(node);
+  }
+
+  #clearStuck(node: ManifoldNode): void {
     if (node.deadline !== undefined) {
-      this.#watchdog.cancel(node.deadline);
+      this.#deadlines.cancel(node.deadline);
       node.deadline = undefined;
     }
     if (node.stuck) {
       node.stuck = false;
       this.#stuck--;
     }
-    this.#releaseInputs(node);
-    if (!node.installed) {
-      if (this.#retiring.get(node.name) === node) this.#retiring.delete(node.name);
-      const waiters = node.uninstallWaiters;
-      node.uninstallWaiters = undefined;
-      if (waiters !== undefined) for (const resolve of waiters) resolve();
-      this.#retiringChanged(node.name);
-    }
+  }
+
+  /** An uninstalled node has settled: its `uninstall()` callers are told, and a namesake may start. */
+  #gotRetired(node: ManifoldNode): void {
+    const retiring = this.#readiness.retiring;
+    if (retiring.get(node.name) === node) retiring.delete(node.name);
+    const waiters = node.uninstallWaiters;
+    node.uninstallWaiters = undefined;
+    if (waiters !== undefined) for (const resolve of waiters) resolve();
+    this.#retiringChanged(node.name);
   }
 
   /**
@@ -662,59 +660,76 @@ export class EngineLoop {
     // By name: the slot the old node kept may have been released and replaced.
     const successor = this.#graph.get(name);
     if (successor === undefined) return;
-    this.#refreshHolding(successor);
-    this.#tryUnblock(successor);
+    this.#readiness.refresh(successor);
+    if (this.#readiness.mayUnblock(successor)) this.#makeReady(successor);
   }
 
+  // ---------------------------------------------------------------- shutdown
+
   /**
-   * Shutdown stops dependents before their inputs: each node counts its live
-   * dependents, and its worker is killed when that count reaches zero. Starts
-   * in flight are aborted at once. O(N + E) in total.
+   * Shutdown stops dependents before their inputs (shutdown.ts): a running
+   * worker is killed once none of its dependents is live. Starts in flight
+   * are aborted at once. O(N + E) in total.
    */
-  #onKill(): void {
-    if (this.#dying) return;
-    this.#killRequested = true;
-    this.#dying = true;
+  #gotKill(): void {
+    if (this.#lifecycle >= Lifecycle.ShuttingDown) return;
+    this.#lifecycle = Lifecycle.ShuttingDown;
+    this.#readiness.stopHolding();
     this.#config.logger.info("engine stopping");
-    const nodes = [...this.#graph.nodes(), ...this.#retiring.values()];
+    const nodes = [...this.#graph.nodes(), ...this.#readiness.retiring.values()];
     for (const node of nodes) {
       this.#clearTimer(node);
-      node.restartWanted = false;
+      node.restart = "none"; // refreshed below
       if (node.phase === "delayed" || node.phase === "ready" || node.phase === "blocked") {
         this.#setPhase(node, "idle");
       } else if (node.phase === "running" && node.worker === this.#self) {
         node.worker = undefined;
-        node.workerRan = false;
+        node.workerAccepted = false;
         this.#setPhase(node, "idle");
       } else {
-        this.#refreshHolding(node);
+        this.#readiness.refresh(node);
       }
     }
-    countLiveDependents(this.#graph);
+    const shutdown = (this.#shutdown = new ShutdownOrder(this.#graph.nodes()));
+    this.#observer?.engineStopping();
     for (const node of nodes) {
       if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
-      else if (node.phase === "running" && node.liveDependents === 0) this.#stopWorker(node, false);
+      else if (node.phase === "running" && shutdown.mayStop(node)) this.#requestStop(node);
     }
   }
 
+  /** During shutdown: `node` no longer holds its inputs up; each input whose last live dependent it was is stopped. */
   #releaseInputs(node: ManifoldNode): void {
-    releaseInputs(node, (input) => this.#stopWorker(input, false));
+    this.#shutdown?.release(node, (input) => this.#requestStop(input));
   }
 
   /** Rule 7: wait() settles once every worker has settled (or is stuck) and no timer is left. */
   #checkFinished(): void {
-    this.#watchdog.tidy();
-    if (!this.#dying || this.#finished || this.#live > this.#stuck) return;
-    this.#finished = true;
-    this.#watchdog.clear();
+    this.#deadlines.tidy();
+    if (this.#lifecycle !== Lifecycle.ShuttingDown || this.#live > this.#stuck) return;
+    this.#lifecycle = Lifecycle.Stopped;
+    this.#deadlines.clear();
     const stuck: string[] = [];
-    for (const node of [...this.#graph.nodes(), ...this.#retiring.values()]) {
+    for (const node of [...this.#graph.nodes(), ...this.#readiness.retiring.values()]) {
       this.#clearTimer(node);
       if (node.stuck) stuck.push(node.name);
     }
     this.#config.logger.info("engine stopped");
     const outcome = shutdownOutcome(stuck, this.#worst, this.#config.filter);
+    this.#observer?.engineStopped(outcome);
     if (outcome === undefined) this.#resolveDone();
     else this.#rejectDone(outcome);
   }
+}
+
+/** How a start or worker ended, for observers. */
+function stopOutcome(verdict: Verdict, killed: boolean, fatal: boolean): StopOutcome {
+  if (fatal) return "fatal";
+  if (killed) return "killed";
+  return verdict === "unknown" ? "error" : verdict;
+}
+
+/** Why a restart was scheduled, for observers. */
+function scheduleReason(restart: RestartReason): ScheduleReason {
+  return restart === "failed" ? "error" : restart === "bounce" ? "bounce" : "input-changed";
 }

@@ -42,15 +42,20 @@ export class Mailbox<M extends { kind: string }, N> {
     this.#handlers = handlers;
   }
 
-  /**
-   * Queues `message` and, unless a drain is running, drains now. With
-   * `startsToo: false` (public calls) the drain handles messages only and
-   * leaves ready nodes to the next microtask, so no start function runs inside
-   * `uninstall()` or `kill()`.
-   */
-  post(message: M, startsToo = true): void {
+  /** Queues `message` and, unless a drain is running, drains now (messages and starts). */
+  post(message: M): void {
     this.#messages.push(message);
-    if (!this.#draining) this.#drain(startsToo);
+    if (!this.#draining) this.#drain(true);
+  }
+
+  /**
+   * For public calls (`uninstall()`, `kill()`): queues `message` and, unless a
+   * drain is running, handles messages now but leaves ready nodes to the next
+   * microtask, so that no start function runs inside the caller's call.
+   */
+  postFromCaller(message: M): void {
+    this.#messages.push(message);
+    if (!this.#draining) this.#drain(false);
   }
 
   /** Queues `message` for the running drain (for handlers: never drains re-entrantly). */

@@ -1,5 +1,6 @@
 /**
- * One manifold's state as the engine loop sees it. Only the loop changes it.
+ * One manifold's state as the engine loop sees it. Only the loop changes it
+ * (readiness.ts keeps the rule-9 counters on it, at the loop's request).
  *
  * Phases (what the node is doing now):
  *
@@ -11,22 +12,32 @@
  * settled (starting, running, stopping): that is what rule 8 ("never two
  * workers") and shutdown wait for.
  */
+import type { Deadline } from "./deadlines.js";
 import type { Slot } from "./graph.js";
 import type { Manifold } from "./manifold.js";
 import type { LazyAbort } from "./start-context.js";
-import type { Deadline } from "./watchdog.js";
 import type { Worker } from "./workers.js";
 
 /** @internal */
 export type Phase = "idle" | "delayed" | "ready" | "blocked" | "starting" | "running" | "stopping";
 
+/**
+ * Why the node will start again: after its worker (or start) settles while
+ * `stopping`/`starting`, or when its timer fires while `delayed`.
+ * - `none`: it will not (uninstalled, completed, shutting down);
+ * - `bounce`: it asked for it (BounceError) or an operator did: after bounceDelay;
+ * - `input-changed`: an input's worker came or went: after bounceDelay;
+ * - `failed`: it failed, or the engine stopped it for its own reasons (a
+ *   missed heartbeat): after errorDelay with backoff.
+ * The two bounce reasons hold dependents back (rule 9); a failure does not.
+ * @internal
+ */
+export type RestartReason = "none" | "bounce" | "input-changed" | "failed";
+
 /** Ready or blocked: the node's start is due but has not been called, so it will see any input change by itself. @internal */
 export function waitsForStart(phase: Phase): boolean {
   return phase === "ready" || phase === "blocked";
 }
-
-/** One entry of a manifold's resource log: a `getResource` call of its last start attempt. */
-export type ResourceLogEntry = { name: string; error?: string };
 
 /** @internal */
 export class ManifoldNode {
@@ -42,30 +53,27 @@ export class ManifoldNode {
   /** Its inputs' slots, in the order of `inputs`. */
   inputSlots: readonly Slot<this>[] = [];
 
-  /** False once uninstalled (the node may live on until its worker stops). */
-  installed = true;
   phase: Phase = "idle";
   /** Clock time at which the reported state last changed. */
   since: number;
 
   /** Generation of the current start attempt; messages of older attempts are stale. */
-  attempt = 0;
+  startGeneration = 0;
   abort: LazyAbort | undefined;
   worker: Worker | undefined;
-  /** The current worker was accepted as started, so its stop bounces dependents. */
-  workerRan = false;
-  /** After the current start or worker settles, start again (after bounceDelay). */
-  restartWanted = false;
+  /** The current worker was accepted as started (not refused as unwanted), so its stop bounces dependents. */
+  workerAccepted = false;
+  /** What follows when the current start, worker or timer is done: see {@link RestartReason}. */
+  restart: RestartReason = "none";
 
-  /** This node has a start in flight or imminent: dependents' starts wait for it (rule 9). */
+  /** Rule 9 (kept by readiness.ts): this node has a start in flight or imminent, so dependents' starts wait. */
   holding = false;
-  /** While blocked: how many of its installed inputs are holding (kept exact by the loop); 0 otherwise. */
+  /** Rule 9 (kept by readiness.ts): while blocked, how many of its installed inputs are holding; 0 otherwise. */
   holdingInputs = 0;
 
   timer: unknown = undefined;
-  timerToken = 0;
-  /** The pending timer is a bounce (so it holds dependents back); false for an error delay. */
-  timerIsBounce = false;
+  /** Generation of the pending timer; a firing of an older one is stale. */
+  timerGeneration = 0;
 
   /** Its stuck-worker deadline while the engine waits for it to stop. */
   deadline: Deadline<ManifoldNode> | undefined = undefined;
@@ -84,11 +92,6 @@ export class ManifoldNode {
   /** Callers of `uninstall` waiting for this node to stop. */
   uninstallWaiters: (() => void)[] | undefined = undefined;
 
-  /** During shutdown: live dependents that must stop before this worker is killed. */
-  liveDependents = 0;
-  /** During shutdown: this node was counted in its inputs' `liveDependents`. */
-  countedForShutdown = false;
-
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   constructor(name: string, manifold: Manifold<any, any>, inputs: readonly string[], now: number) {
     this.name = name;
@@ -101,6 +104,11 @@ export class ManifoldNode {
   /** Position of `name` in `inputs`, or -1. */
   indexOfInput(name: string): number {
     return this.#inputIndex !== undefined ? (this.#inputIndex.get(name) ?? -1) : this.inputs.indexOf(name);
+  }
+
+  /** Whether this node is the one installed under its name (false once uninstalled, while its worker may live on). */
+  get installed(): boolean {
+    return this.slot !== undefined && this.slot.node === this;
   }
 
   get live(): boolean {
@@ -121,29 +129,6 @@ export class ManifoldNode {
         return "stopping";
       default:
         return "stopped";
-    }
-  }
-
-  /**
-   * Whether dependents' starts should wait for this node (SPEC rule 9): it is
-   * about to start or starting, or it was stopped by the engine and will be
-   * started again after `bounceDelay`. A node waiting out an error delay, stuck,
-   * stopped for good or uninstalled never holds anyone back.
-   */
-  computeHolding(dying: boolean): boolean {
-    if (dying || !this.installed) return false;
-    switch (this.phase) {
-      case "ready":
-      case "blocked":
-        return true;
-      case "starting":
-        return !this.stuck;
-      case "stopping":
-        return this.restartWanted && !this.stuck;
-      case "delayed":
-        return this.timerIsBounce;
-      default:
-        return false;
     }
   }
 }

@@ -2,8 +2,11 @@
  * The engine's report: types, and turning node state (and workers' own
  * reports) into plain JSON-serialisable data.
  */
-import type { ManifoldNode, ResourceLogEntry } from "./node.js";
+import type { ManifoldNode } from "./node.js";
 import { isReporter, type Reporter } from "./workers.js";
+
+/** One entry of a manifold's resource log: a `getResource` call of its last start attempt. */
+export type ResourceLogEntry = { name: string; error?: string };
 
 /** What `engine.report()` returns. (A type alias so it is assignable to `Record<string, unknown>`.) */
 export type EngineReport = {

@@ -9,34 +9,56 @@
  * is touched a constant number of times: O(N + E) for the whole shutdown.
  */
 import { ShutdownTimeoutError, toError } from "./errors.js";
-import type { Graph } from "./graph.js";
 import type { ManifoldNode } from "./node.js";
 
-/** Counts, for every installed node, its live installed dependents. @internal */
-export function countLiveDependents(graph: Graph<ManifoldNode>): void {
-  for (const node of graph.nodes()) {
-    // A stuck node holds nobody up: its stuck timer has fired and will not fire again.
-    if (!node.live || node.stuck) continue;
-    node.countedForShutdown = true;
-    for (const slot of node.inputSlots) {
-      const input = slot.node;
-      if (input !== undefined) input.liveDependents++;
-    }
-  }
-}
-
 /**
- * `node` no longer holds its inputs up (it settled, or is stuck): each input
- * whose last live dependent it was, and whose worker runs, is passed to `stop`.
+ * The order of one shutdown: for each node, how many live dependents must
+ * stop before its worker is killed. Made when the engine is killed, so that
+ * no node carries shutdown fields for the rest of its life.
  * @internal
  */
-export function releaseInputs(node: ManifoldNode, stop: (input: ManifoldNode) => void): void {
-  if (!node.countedForShutdown) return;
-  node.countedForShutdown = false;
-  for (const slot of node.inputSlots) {
-    const input = slot.node;
-    if (input === undefined || input.liveDependents === 0) continue;
-    if (--input.liveDependents === 0 && input.phase === "running") stop(input);
+export class ShutdownOrder {
+  /** Per input: its live installed dependents not yet settled (or stuck). */
+  readonly #liveDependents = new Map<ManifoldNode, number>();
+  /** The nodes counted in their inputs' `#liveDependents`, until they release them. */
+  readonly #counted = new Set<ManifoldNode>();
+
+  /** Counts, for every installed node, its live installed dependents. */
+  constructor(installed: Iterable<ManifoldNode>) {
+    for (const node of installed) {
+      // A stuck node holds nobody up: its stuck timer has fired and will not fire again.
+      if (!node.live || node.stuck) continue;
+      this.#counted.add(node);
+      for (const slot of node.inputSlots) {
+        const input = slot.node;
+        if (input !== undefined) this.#liveDependents.set(input, (this.#liveDependents.get(input) ?? 0) + 1);
+      }
+    }
+  }
+
+  /** Whether `node`'s worker may be killed now: none of its dependents is still live. */
+  mayStop(node: ManifoldNode): boolean {
+    return !this.#liveDependents.has(node);
+  }
+
+  /**
+   * `node` no longer holds its inputs up (it settled, or is stuck): each input
+   * whose last live dependent it was, and whose worker runs, is passed to `stop`.
+   */
+  release(node: ManifoldNode, stop: (input: ManifoldNode) => void): void {
+    if (!this.#counted.delete(node)) return;
+    for (const slot of node.inputSlots) {
+      const input = slot.node;
+      if (input === undefined) continue;
+      const left = this.#liveDependents.get(input);
+      if (left === undefined) continue;
+      if (left > 1) {
+        this.#liveDependents.set(input, left - 1);
+      } else {
+        this.#liveDependents.delete(input);
+        if (input.phase === "running") stop(input);
+      }
+    }
   }
 }
 

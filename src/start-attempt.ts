@@ -12,9 +12,9 @@ import { notAWorker, type Worker } from "./workers.js";
 
 /** What a start attempt tells the loop. @internal */
 export type AttemptMessage =
-  | { kind: "started"; node: ManifoldNode; attempt: number; worker: Worker; startAttempt: StartAttempt }
-  | { kind: "startFailed"; node: ManifoldNode; attempt: number; error: Error; startAttempt: StartAttempt }
-  | { kind: "stopped"; node: ManifoldNode; attempt: number; error: Error | undefined };
+  | { kind: "started"; node: ManifoldNode; generation: number; worker: Worker; startAttempt: StartAttempt }
+  | { kind: "startFailed"; node: ManifoldNode; generation: number; error: Error; startAttempt: StartAttempt }
+  | { kind: "stopped"; node: ManifoldNode; generation: number; error: Error | undefined };
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   try {
@@ -33,7 +33,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  */
 export function runStartAttempt(
   node: ManifoldNode,
-  attempt: number,
+  generation: number,
   startAttempt: StartAttempt,
   self: Worker,
   post: (message: AttemptMessage) => void,
@@ -42,13 +42,13 @@ export function runStartAttempt(
     startAttempt.expire();
     let message: AttemptMessage;
     try {
-      message = readResult(node, attempt, ok, value, startAttempt, self, post);
+      message = readResult(node, generation, ok, value, startAttempt, self, post);
     } catch (error) {
       // A result the engine cannot even inspect (a throwing getter, a revoked proxy).
       message = {
         kind: "startFailed",
         node,
-        attempt,
+        generation,
         startAttempt,
         error: new TypeError(`manifold ${quote(node.name)}: the start function's result could not be read: ${toError(error, "reading it").message}`, {
           cause: error,
@@ -76,26 +76,26 @@ export function runStartAttempt(
 /** Turns what a start function settled with into a message; watches a valid worker's wait() at once. */
 function readResult(
   node: ManifoldNode,
-  attempt: number,
+  generation: number,
   ok: boolean,
   value: unknown,
   startAttempt: StartAttempt,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): AttemptMessage {
-  if (!ok) return { kind: "startFailed", node, attempt, startAttempt, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
+  if (!ok) return { kind: "startFailed", node, generation, startAttempt, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
   const problem = notAWorker(value);
   if (problem !== undefined) {
     const error = new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`);
-    return { kind: "startFailed", node, attempt, startAttempt, error };
+    return { kind: "startFailed", node, generation, startAttempt, error };
   }
   const worker = value as Worker;
-  if (worker !== self) watchWorker(node, attempt, worker, post);
-  return { kind: "started", node, attempt, worker, startAttempt };
+  if (worker !== self) watchWorker(node, generation, worker, post);
+  return { kind: "started", node, generation, worker, startAttempt };
 }
 
 /** Attaches to the worker's wait() at once, so its failure is never unhandled. */
-function watchWorker(node: ManifoldNode, attempt: number, worker: Worker, post: (message: AttemptMessage) => void): void {
+function watchWorker(node: ManifoldNode, generation: number, worker: Worker, post: (message: AttemptMessage) => void): void {
   let waiting: unknown;
   try {
     waiting = worker.wait();
@@ -106,7 +106,7 @@ function watchWorker(node: ManifoldNode, attempt: number, worker: Worker, post: 
     waiting = Promise.reject(new TypeError(`manifold ${quote(node.name)}: worker.wait() returned ${describeValue(waiting)}; it must return a promise`));
   }
   Promise.resolve(waiting).then(
-    () => post({ kind: "stopped", node, attempt, error: undefined }),
-    (error: unknown) => post({ kind: "stopped", node, attempt, error: toError(error, `the worker of manifold ${quote(node.name)}`) }),
+    () => post({ kind: "stopped", node, generation, error: undefined }),
+    (error: unknown) => post({ kind: "stopped", node, generation, error: toError(error, `the worker of manifold ${quote(node.name)}`) }),
   );
 }

@@ -12,10 +12,46 @@ import type { Worker } from "./workers.js";
 
 /**
  * For each declared input, in order: the running worker (or undefined) and its
- * manifold (whose `output` is called as a method), flattened into one array.
+ * manifold (whose `output` is called as a method), flattened into one array
+ * (`[worker0, manifold0, worker1, manifold1, …]`: one allocation per start).
  * @internal
  */
 export type Snapshot = readonly unknown[];
+
+const EMPTY_SNAPSHOT: Snapshot = Object.freeze([]);
+
+/** What a snapshot is taken of: a node's inputs, as the graph links them. @internal */
+export interface SnapshotSource {
+  readonly inputs: readonly string[];
+  readonly inputSlots: readonly { readonly node: InputState | undefined }[];
+}
+
+/** The part of an input's node a snapshot reads. @internal */
+export interface InputState {
+  readonly phase: string;
+  readonly workerAccepted: boolean;
+  readonly worker: Worker | undefined;
+  readonly manifold: OutputOwner;
+}
+
+/**
+ * The snapshot a start attempt works from (SPEC rule 2): the workers of its
+ * inputs that are running now and were accepted as started.
+ * @internal
+ */
+export function takeSnapshot(source: SnapshotSource): Snapshot {
+  const count = source.inputs.length;
+  if (count === 0) return EMPTY_SNAPSHOT;
+  const snapshot = new Array<unknown>(2 * count);
+  for (let i = 0; i < count; i++) {
+    const input = source.inputSlots[i]?.node;
+    if (input !== undefined && input.phase === "running" && input.workerAccepted) {
+      snapshot[2 * i] = input.worker;
+      snapshot[2 * i + 1] = input.manifold;
+    }
+  }
+  return snapshot;
+}
 
 /** The part of a manifold a snapshot needs. @internal */
 interface OutputOwner {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
-import { Watchdog } from "../src/watchdog.js";
+import { Deadlines as Watchdog } from "../src/deadlines.js";
 import {
   BounceError,
   createWorker,

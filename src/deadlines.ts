@@ -1,10 +1,10 @@
 /**
- * Stuck-worker deadlines, all on one timer.
+ * Every deadline of the engine, all on one timer: stuck-worker deadlines
+ * (a worker, or an aborted start, the engine stopped must settle within its
+ * `stopTimeout`) and, next to them, heartbeat deadlines.
  *
- * Each worker (or aborted start) the engine stops gets a deadline `stopTimeout`
- * ms later; arming a timer per stopped worker would cost a setTimeout and a
- * clearTimeout each (a bounce or a shutdown of 100,000 workers is 100,000 of
- * each). Instead, deadlines wait in one first-in-first-out queue per distinct
+ * Arming a timer per deadline would cost a setTimeout and a clearTimeout each
+ * (a bounce or a shutdown of 100,000 workers is 100,000 of each). Instead, deadlines wait in one first-in-first-out queue per distinct
  * timeout value (so each queue is ordered by deadline and adding is O(1)), and
  * a single timer is armed for the earliest. Cancelling marks the entry; marked
  * entries are dropped when they reach the head, when they outnumber the
@@ -25,25 +25,27 @@ export interface Deadline<T> {
 }
 
 /** @internal */
-export class Watchdog<T> {
+export class Deadlines<T> {
   readonly #clock: Clock;
   readonly #now: () => number;
-  readonly #onTimer: (token: number) => void;
+  readonly #onTimer: (generation: number) => void;
   /** Per timeout value: deadlines in due order, from `head` on. */
   readonly #queues = new Map<number, { entries: Deadline<T>[]; head: number }>();
   #pending = 0;
   #cancelled = 0;
   #timer: unknown = undefined;
   #timerDue = Number.POSITIVE_INFINITY;
-  /** Identifies the armed timer, so a late firing of a replaced one is recognised. */
-  #token = 0;
+  /** Generation of the armed timer, so a late firing of a replaced one is recognised. */
+  #generation = 0;
+  /** How late the last timer fired, in ms past its due time (an event-loop stall shows here). */
+  #lateness = 0;
 
   /**
    * `now` is the time base of deadlines (monotonic for the system clock);
-   * `onTimer(token)` runs when the timer fires and should call
-   * `expired(token)` from the engine loop.
+   * `onTimer(generation)` runs when the timer fires and should call
+   * `expired(generation)` from the engine loop.
    */
-  constructor(clock: Clock, now: () => number, onTimer: (token: number) => void) {
+  constructor(clock: Clock, now: () => number, onTimer: (generation: number) => void) {
     this.#clock = clock;
     this.#now = now;
     this.#onTimer = onTimer;
@@ -81,15 +83,16 @@ export class Watchdog<T> {
 
   /**
    * The items whose deadline has passed (each once); re-arms for the next.
-   * `token` says which timer fired: a replaced one's late firing leaves the
-   * armed timer alone.
+   * `generation` says which timer fired: a replaced one's late firing leaves
+   * the armed timer alone.
    */
-  expired(token: number): T[] {
-    if (token === this.#token) {
+  expired(generation: number): T[] {
+    const now = this.#now();
+    if (generation === this.#generation) {
+      this.#lateness = this.#timerDue === Number.POSITIVE_INFINITY ? 0 : Math.max(0, now - this.#timerDue);
       this.#timer = undefined;
       this.#timerDue = Number.POSITIVE_INFINITY;
     }
-    const now = this.#now();
     const due: T[] = [];
     let next = Number.POSITIVE_INFINITY;
     for (const queue of this.#queues.values()) {
@@ -117,6 +120,16 @@ export class Watchdog<T> {
     return due;
   }
 
+  /**
+   * How many ms after its due time the last timer fired. Far more than a
+   * timer's usual slack means the event loop was blocked (synchronous work, a
+   * debugger, a suspended machine): deadlines that passed meanwhile say
+   * nothing about the workers.
+   */
+  get lateness(): number {
+    return this.#lateness;
+  }
+
   /** Entries held (pending and cancelled-but-not-dropped): for diagnostics and tests. */
   get stored(): number {
     let stored = 0;
@@ -141,8 +154,8 @@ export class Watchdog<T> {
 
   #arm(due: number): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    const token = ++this.#token;
+    const generation = ++this.#generation;
     this.#timerDue = due;
-    this.#timer = this.#clock.setTimeout(() => this.#onTimer(token), Math.max(0, due - this.#now()));
+    this.#timer = this.#clock.setTimeout(() => this.#onTimer(generation), Math.max(0, due - this.#now()));
   }
 }
