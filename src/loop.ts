@@ -13,17 +13,12 @@
  * the attempt (or timer) it belongs to, and the handler drops it when that is
  * no longer the node's current one.
  *
- * Where things live (one concept per file):
- * - `start-attempt.ts` calls a start function and posts how it went;
- * - `failure.ts` reads errors (filter, kind, fatal); `schedule.ts` turns them
- *   into restart delays (backoff, jitter);
- * - `readiness.ts` keeps rule 9's counters (who holds whose start back) and
- *   rule 8's retiring namesakes; it decides nothing, the loop asks it;
- * - `deadlines.ts` is the engine's one timer for deadlines (stuck workers);
- * - `shutdown.ts` orders a shutdown (dependents first);
- * - `transitions.ts` is how the loop tells observers (event stream,
- *   bookkeeping, metrics) what changed: one call per change, and nothing
- *   built when nobody observes.
+ * Around it, one concept per file: `start-attempt.ts` calls start functions;
+ * `failure.ts` reads errors and `schedule.ts` turns them into delays;
+ * `readiness.ts` keeps rule 9's counters (it decides nothing: the loop asks);
+ * `deadlines.ts` is the one timer for deadlines; `shutdown.ts` orders a
+ * shutdown; `transitions.ts` is how observers (event stream, bookkeeping,
+ * metrics) hear of every change, at no cost when nobody listens.
  *
  * "A worker exits with an error", followed: `start-attempt.ts` posts
  * `stopped` → `#gotStopped` reads the error → `#decideRestart` →
@@ -40,16 +35,17 @@ import { Deadlines } from "./deadlines.js";
 import { EngineStoppedError, quote, toError } from "./errors.js";
 import { classify, filterError, isFatal, rankFatal, type Verdict } from "./failure.js";
 import { Graph } from "./graph.js";
+import { Lifecycle, reportState } from "./lifecycle.js";
 import { Mailbox } from "./mailbox.js";
 import type { CheckedManifold } from "./manifold.js";
 import { ManifoldNode, type Phase, type RestartReason } from "./node.js";
 import { Readiness } from "./readiness.js";
-import { manifoldReport, setEntry, type EngineReport, type ManifoldReport } from "./report.js";
+import { engineReport, type EngineReport } from "./report.js";
 import { bounceRestartDelay, errorRestartDelay, nextRecentErrors } from "./schedule.js";
 import { ShutdownOrder, shutdownOutcome } from "./shutdown.js";
 import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
 import { StartAttempt, takeSnapshot } from "./start-context.js";
-import { Observers, type ScheduleReason, type StopOutcome, type TransitionObserver } from "./transitions.js";
+import { Observers, scheduleReason, stopOutcome, type TransitionObserver } from "./transitions.js";
 import type { Worker } from "./workers.js";
 
 type Message =
@@ -58,18 +54,6 @@ type Message =
   | { kind: "deadlines"; generation: number }
   | { kind: "uninstall"; node: ManifoldNode }
   | { kind: "kill" };
-
-/** The engine's life, in order: each state only ever moves to a later one. @internal */
-export enum Lifecycle {
-  /** Installing, starting and restarting workers. */
-  Running,
-  /** `kill()` was called (or a fatal error arrived): changes are refused, the kill message is queued. */
-  KillRequested,
-  /** The kill message was handled: workers are being stopped, dependents first. */
-  ShuttingDown,
-  /** Every worker has settled (or is stuck) and every timer is cleared: `wait()` has settled. */
-  Stopped,
-}
 
 const NO_DEPENDENTS: readonly ManifoldNode[] = Object.freeze([]);
 
@@ -205,12 +189,7 @@ export class EngineLoop {
     const reentered = this.#reporting;
     this.#reporting = true;
     try {
-      const manifolds: Record<string, ManifoldReport> = {};
-      for (const node of this.#graph.nodes()) setEntry(manifolds, node.name, manifoldReport(node, this.#self, !reentered));
-      const state = this.#lifecycle === Lifecycle.Running ? "started" : this.#lifecycle === Lifecycle.Stopped ? "stopped" : "stopping";
-      const report: EngineReport = { state, manifolds };
-      if (this.#worst !== undefined) report.error = this.#worst.message;
-      return report;
+      return engineReport(this.#graph.nodes(), reportState(this.#lifecycle), this.#worst, this.#self, !reentered);
     } finally {
       this.#reporting = reentered;
     }
@@ -720,16 +699,4 @@ export class EngineLoop {
     if (outcome === undefined) this.#resolveDone();
     else this.#rejectDone(outcome);
   }
-}
-
-/** How a start or worker ended, for observers. */
-function stopOutcome(verdict: Verdict, killed: boolean, fatal: boolean): StopOutcome {
-  if (fatal) return "fatal";
-  if (killed) return "killed";
-  return verdict === "unknown" ? "error" : verdict;
-}
-
-/** Why a restart was scheduled, for observers. */
-function scheduleReason(restart: RestartReason): ScheduleReason {
-  return restart === "failed" ? "error" : restart === "bounce" ? "bounce" : "input-changed";
 }

@@ -174,3 +174,23 @@ export function manifoldReport(node: ManifoldNode, self: unknown, withWorkerRepo
   if (node.stuck) entry.stuck = true;
   return entry;
 }
+
+/**
+ * The engine's report: its state, its worst fatal error, and one entry per
+ * installed manifold (see {@link manifoldReport} for `self` and
+ * `withWorkerReports`).
+ * @internal
+ */
+export function engineReport(
+  nodes: Iterable<ManifoldNode>,
+  state: EngineReport["state"],
+  worst: Error | undefined,
+  self: unknown,
+  withWorkerReports: boolean,
+): EngineReport {
+  const manifolds: Record<string, ManifoldReport> = {};
+  for (const node of nodes) setEntry(manifolds, node.name, manifoldReport(node, self, withWorkerReports));
+  const report: EngineReport = { state, manifolds };
+  if (worst !== undefined) report.error = worst.message;
+  return report;
+}

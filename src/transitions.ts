@@ -18,7 +18,8 @@
  * Cost: with no observer attached each call site is one field load and
  * compare (`observer?.x(...)`): no event object, string or closure is built.
  */
-import type { ManifoldNode } from "./node.js";
+import type { Verdict } from "./failure.js";
+import type { ManifoldNode, RestartReason } from "./node.js";
 
 /**
  * How a start or worker ended, as the event stream reports it:
@@ -31,6 +32,18 @@ export type StopOutcome = "completed" | "missing" | "bounce" | "uninstall" | "er
 
 /** Why a restart was scheduled: `error` (failure, with backoff), `bounce` (asked for), `input-changed` (an input's worker came or went). */
 export type ScheduleReason = "error" | "bounce" | "input-changed";
+
+/** How a start or worker ended, for observers. @internal */
+export function stopOutcome(verdict: Verdict, killed: boolean, fatal: boolean): StopOutcome {
+  if (fatal) return "fatal";
+  if (killed) return "killed";
+  return verdict === "unknown" ? "error" : verdict;
+}
+
+/** Why a restart was scheduled, for observers. @internal */
+export function scheduleReason(restart: RestartReason): ScheduleReason {
+  return restart === "failed" ? "error" : restart === "bounce" ? "bounce" : "input-changed";
+}
 
 /** @internal */
 export interface TransitionObserver {
