@@ -8,13 +8,21 @@
  * Types always come from `src/`: the build is made from it.
  */
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as Api from "../src/index.js";
 
-/** Which build is measured: "dist" or "src". */
-export const target: "dist" | "src" = process.env.BENCH_TARGET === "src" ? "src" : "dist";
+/**
+ * Which build is measured: "dist", "src", or the path of another build's
+ * folder (`BENCH_TARGET=/tmp/old-dist`), to compare two engines in one sitting.
+ */
+export const target: string = process.env.BENCH_TARGET ?? "dist";
 
-const entry = new URL(target === "src" ? "../src/index.ts" : "../dist/index.js", import.meta.url);
+const entry =
+  target === "src"
+    ? new URL("../src/index.ts", import.meta.url)
+    : target === "dist"
+      ? new URL("../dist/index.js", import.meta.url)
+      : pathToFileURL(`${target}/index.js`);
 if (!existsSync(fileURLToPath(entry))) {
   throw new Error(`bench: ${fileURLToPath(entry)} is missing; run npm run build first (npm run bench does), or set BENCH_TARGET=src`);
 }

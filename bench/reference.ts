@@ -101,6 +101,8 @@ function start(entry: Entry, post: (message: Message) => void): void {
   const context: StartContext = {
     name: entry.name,
     signal,
+    heartbeat: () => undefined,
+    progress: () => undefined,
     getResource: ((input: string): unknown => {
       const index = entry.inputs.indexOf(input);
       return (snapshot[2 * index + 1] as Manifold).output?.(snapshot[2 * index] as Worker);

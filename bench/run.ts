@@ -89,7 +89,7 @@ const seconds = Math.round((Date.now() - started) / 1000);
 
 console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB RAM, Node ${host.node} (V8 ${host.v8}), ${host.platform}`);
 console.log(`Runs: median of ${sizes.map((n) => `${runsFor(n)} at ${n}`).join(", ")} per row; install order ${order}; ${gc} GC before each phase; ${seconds} s in all; 1-minute load average at start ${host.loadAverage}.\n`);
-console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : "the sources through tsx (BENCH_TARGET=src)"}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.\n`);
+console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : target === "src" ? "the sources through tsx (BENCH_TARGET=src)" : `the build in ${target} (BENCH_TARGET)`}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.\n`);
 console.log(mainTable(main));
 console.log("\nTime per manifold across sizes:\n");
 console.log(scalingTable(main));

@@ -54,7 +54,7 @@ parent.install(
 );
 
 await sleep(80);
-console.log("--- the parent's report, with the child engine's report nested under model-workers:");
+console.log(`--- the parent's report entry for "model-workers" (the child engine's whole report is nested under its "report"):`);
 console.log(JSON.stringify(parent.report().manifolds["model-workers"], null, 2));
 
 await sleep(300);

@@ -4,6 +4,9 @@
  */
 import createDebug from "debug";
 import { describeValue } from "./errors.js";
+import type { MetricsHook } from "./metrics.js";
+import { didYouMean } from "./suggest.js";
+import { checkSupervision, SUPERVISION_KEYS, type SupervisionOptions } from "./supervision.js";
 
 /** Time as the engine sees it. Inject one to drive time in tests. */
 export interface Clock {
@@ -28,7 +31,7 @@ export interface Logger {
 }
 
 /** Options of an {@link Engine}; every field is optional. */
-export interface EngineConfig {
+export interface EngineConfig extends SupervisionOptions {
   /** True for errors that must stop the whole engine. Default: nothing is fatal. */
   isFatal?: ((error: unknown) => boolean) | undefined;
   /** Ranks two fatal errors, returning the worse. Default: keeps the first fatal error. */
@@ -57,10 +60,69 @@ export interface EngineConfig {
   clock?: Clock | undefined;
   /** Where to log; default: the `debug` package, namespace "manifold-engine". */
   logger?: Logger | undefined;
-  /** Told about every successful start. */
-  metrics?: { recordStart(name: string): void } | undefined;
+  /**
+   * Told about every start, stop (with its outcome) and bounce; every method
+   * is optional, and one that throws is logged at warn level and ignored.
+   * @example
+   * ```ts
+   * new Engine({ metrics: { recordStart: (name) => starts.inc({ name }) } });
+   * ```
+   */
+  metrics?: MetricsHook | undefined;
   /** Source of randomness for jitter, returning values in [0, 1); default `Math.random`. */
   random?: (() => number) | undefined;
+}
+
+/**
+ * Every option of {@link EngineConfig}, in the order the README lists them.
+ * `new Engine(config)` refuses any other key (a misspelt option would
+ * otherwise be ignored in silence). A feature that adds an option adds it
+ * here too; the type check below fails until it does.
+ * @internal
+ */
+export const ENGINE_CONFIG_KEYS = Object.freeze([
+  "isFatal",
+  "worstError",
+  "filter",
+  "errorDelay",
+  "bounceDelay",
+  "backoffFactor",
+  "backoffResetTime",
+  "maxDelay",
+  "jitter",
+  "stopTimeout",
+  "clock",
+  "logger",
+  "metrics",
+  "random",
+  ...SUPERVISION_KEYS,
+] as const satisfies readonly (keyof EngineConfig)[]);
+
+/** Fails to compile, naming the option, when EngineConfig gains a field that ENGINE_CONFIG_KEYS lacks. */
+type UnlistedConfigKeys = Exclude<keyof EngineConfig, (typeof ENGINE_CONFIG_KEYS)[number]>;
+const everyConfigKeyListed: [UnlistedConfigKeys] extends [never] ? true : UnlistedConfigKeys = true;
+void everyConfigKeyListed;
+
+const knownConfigKeys: ReadonlySet<string> = new Set(ENGINE_CONFIG_KEYS);
+
+/**
+ * Refuses keys that are not options, naming the key and the likeliest option meant.
+ * Only own enumerable string keys count: what an object literal or a spread writes.
+ */
+function checkKeys(config: object): void {
+  let keys: string[];
+  try {
+    keys = Object.keys(config);
+  } catch (error) {
+    throw new TypeError(`new Engine(config): the config's keys cannot be read (${String(error)}); pass a plain object`);
+  }
+  for (const key of keys) {
+    if (knownConfigKeys.has(key)) continue;
+    throw new TypeError(
+      `new Engine(config): unknown option ${JSON.stringify(key)}${didYouMean(key, ENGINE_CONFIG_KEYS) || "; remove it"} ` +
+        `(the options are ${ENGINE_CONFIG_KEYS.join(", ")})`,
+    );
+  }
 }
 
 /** The configuration after defaults and checks. @internal */
@@ -79,8 +141,10 @@ export interface ResolvedConfig {
   readonly logger: Logger;
   /** False when debug output goes nowhere (the default logger, its namespace off): skip building it. */
   readonly debugEnabled: boolean;
-  readonly metrics: { recordStart(name: string): void } | undefined;
+  readonly metrics: MetricsHook | undefined;
   readonly random: () => number;
+  /** The engine's defaults for heartbeats and restart limits; undefined when it sets none (then only manifolds that ask are supervised). */
+  readonly supervision: SupervisionOptions | undefined;
 }
 
 /** The default clock: wall time and the global timers. */
@@ -190,6 +254,25 @@ function optionalFunction<F>(config: EngineConfig, field: keyof EngineConfig): F
   return value as F;
 }
 
+/** An object whose listed methods are each a function when present (at least one of them present). */
+function optionalMethods<T>(config: EngineConfig, field: keyof EngineConfig, methods: readonly string[]): T | undefined {
+  const value = config[field] as Record<string, unknown> | undefined;
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== "object") {
+    throw new TypeError(`EngineConfig.${field} must be an object with any of ${methods.join(", ")} (got ${describeValue(value)})`);
+  }
+  let found = 0;
+  for (const method of methods) {
+    if (value[method] === undefined) continue;
+    if (typeof value[method] !== "function") {
+      throw new TypeError(`EngineConfig.${field}.${method} must be a function when present (got ${describeValue(value[method])})`);
+    }
+    found++;
+  }
+  if (found === 0) throw new TypeError(`EngineConfig.${field} has none of ${methods.join(", ")}; give it at least one, or leave ${field} out`);
+  return value as T;
+}
+
 function withMethods<T>(config: EngineConfig, field: keyof EngineConfig, methods: readonly string[]): T | undefined {
   const value = config[field] as Record<string, unknown> | undefined;
   if (value === undefined) return undefined;
@@ -214,6 +297,7 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
   if (config === null || typeof config !== "object") {
     throw new TypeError(`new Engine(config): config must be an object (got ${describeValue(config)})`);
   }
+  checkKeys(config);
   const backoffFactor = config.backoffFactor === undefined ? 1.2 : config.backoffFactor;
   if (typeof backoffFactor !== "number" || !(backoffFactor === 0 || (backoffFactor >= 1 && Number.isFinite(backoffFactor)))) {
     throw new TypeError(`EngineConfig.backoffFactor must be 0 (no backoff) or a finite number >= 1 (got ${describeValue(backoffFactor)})`);
@@ -226,7 +310,7 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
   const userLogger = withMethods<Logger>(config, "logger", ["debug", "info", "warn", "error"]);
   const defaultLogger = userLogger === undefined ? debugLogger() : undefined;
   const logger = safeLogger(userLogger ?? (defaultLogger as DebugLogger));
-  const metrics = withMethods<{ recordStart(name: string): void }>(config, "metrics", ["recordStart"]);
+  const metrics = optionalMethods<MetricsHook>(config, "metrics", ["recordStart", "recordStop", "recordBounce"]);
   const clock = withMethods<Clock>(config, "clock", ["now", "setTimeout", "clearTimeout"]) ?? systemClock;
   return {
     isFatal: isFatal ?? (() => false),
@@ -244,5 +328,14 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
     debugEnabled: defaultLogger === undefined || defaultLogger.enabled(),
     metrics,
     random: safeRandom(optionalFunction<() => number>(config, "random") ?? Math.random, logger),
+    supervision: supervisionDefaults(config),
   };
+}
+
+/** The config's supervision defaults, checked; undefined when it sets none. */
+function supervisionDefaults(config: EngineConfig): SupervisionOptions | undefined {
+  checkSupervision("EngineConfig", config);
+  const { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime } = config;
+  if (heartbeatTimeout === undefined && heartbeatAction === undefined && restartLimit === undefined && quarantineTime === undefined) return undefined;
+  return { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime };
 }

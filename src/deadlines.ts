@@ -12,14 +12,23 @@
  * however long one of them takes), and all at once, with the timer, when
  * nothing is pending at the end of a loop turn.
  *
+ * Deadlines whose due time is not "now + a fixed timeout" (a heartbeat
+ * deadline re-armed from the worker's last heartbeat) go into one binary
+ * heap instead: O(log n) per re-arm, which happens once per timeout period
+ * per worker, never per heartbeat.
+ *
  * Deadlines are kept in a monotonic time base (`performance.now()` with the
  * system clock), so a wall-clock step neither delays nor hastens them.
  */
 import type { Clock } from "./config.js";
 
-/** One pending deadline; `cancelled` once its worker settled. @internal */
+/** What a deadline is for: a stopped worker that must settle, a worker's heartbeat, a quarantine probe that must run long enough. @internal */
+export type DeadlineKind = "stop" | "heartbeat" | "probe";
+
+/** One pending deadline; `cancelled` once it no longer matters. @internal */
 export interface Deadline<T> {
   readonly item: T;
+  readonly kind: DeadlineKind;
   readonly due: number;
   cancelled: boolean;
 }
@@ -31,6 +40,8 @@ export class Deadlines<T> {
   readonly #onTimer: (generation: number) => void;
   /** Per timeout value: deadlines in due order, from `head` on. */
   readonly #queues = new Map<number, { entries: Deadline<T>[]; head: number }>();
+  /** Deadlines of any due time (see {@link Deadlines.addAt}). */
+  #heap = new DeadlineHeap<T>();
   #pending = 0;
   #cancelled = 0;
   #timer: unknown = undefined;
@@ -51,9 +62,23 @@ export class Deadlines<T> {
     this.#onTimer = onTimer;
   }
 
+  /** The time base of deadlines: what `due` is measured in. */
+  now(): number {
+    return this.#now();
+  }
+
+  /** A deadline at `due` (in the time base of {@link Deadlines.now}) for `item`, whatever the order of earlier ones. */
+  addAt(item: T, kind: DeadlineKind, due: number): Deadline<T> {
+    const deadline: Deadline<T> = { item, kind, due, cancelled: false };
+    this.#heap.push(deadline);
+    this.#pending++;
+    if (due < this.#timerDue) this.#arm(due);
+    return deadline;
+  }
+
   /** A deadline `timeout` ms from now for `item`. */
-  add(item: T, timeout: number): Deadline<T> {
-    const deadline: Deadline<T> = { item, due: this.#now() + timeout, cancelled: false };
+  add(item: T, kind: DeadlineKind, timeout: number): Deadline<T> {
+    const deadline: Deadline<T> = { item, kind, due: this.#now() + timeout, cancelled: false };
     let queue = this.#queues.get(timeout);
     if (queue === undefined) {
       queue = { entries: [], head: 0 };
@@ -78,22 +103,23 @@ export class Deadlines<T> {
       queue.entries = queue.entries.slice(queue.head).filter((deadline) => !deadline.cancelled);
       queue.head = 0;
     }
+    this.#heap = this.#heap.withoutCancelled();
     this.#cancelled = 0;
   }
 
   /**
-   * The items whose deadline has passed (each once); re-arms for the next.
+   * The deadlines that have passed (each once); re-arms for the next.
    * `generation` says which timer fired: a replaced one's late firing leaves
    * the armed timer alone.
    */
-  expired(generation: number): T[] {
+  expired(generation: number): Deadline<T>[] {
     const now = this.#now();
     if (generation === this.#generation) {
       this.#lateness = this.#timerDue === Number.POSITIVE_INFINITY ? 0 : Math.max(0, now - this.#timerDue);
       this.#timer = undefined;
       this.#timerDue = Number.POSITIVE_INFINITY;
     }
-    const due: T[] = [];
+    const due: Deadline<T>[] = [];
     let next = Number.POSITIVE_INFINITY;
     for (const queue of this.#queues.values()) {
       while (queue.head < queue.entries.length) {
@@ -108,12 +134,26 @@ export class Deadlines<T> {
         } else {
           deadline.cancelled = true;
           this.#pending--;
-          due.push(deadline.item);
+          due.push(deadline);
         }
       }
       if (queue.head > 1024 && queue.head * 2 > queue.entries.length) {
         queue.entries = queue.entries.slice(queue.head);
         queue.head = 0;
+      }
+    }
+    for (let top = this.#heap.peek(); top !== undefined; top = this.#heap.peek()) {
+      if (!top.cancelled && top.due > now) {
+        next = Math.min(next, top.due);
+        break;
+      }
+      this.#heap.pop();
+      if (top.cancelled) {
+        this.#cancelled--;
+      } else {
+        top.cancelled = true;
+        this.#pending--;
+        due.push(top);
       }
     }
     if (next < this.#timerDue) this.#arm(next);
@@ -134,12 +174,12 @@ export class Deadlines<T> {
   get stored(): number {
     let stored = 0;
     for (const queue of this.#queues.values()) stored += queue.entries.length - queue.head;
-    return stored;
+    return stored + this.#heap.size;
   }
 
   /** At the end of a loop turn: with nothing pending, drop every entry and the timer. */
   tidy(): void {
-    if (this.#pending === 0 && (this.#timer !== undefined || this.#queues.size > 0)) this.clear();
+    if (this.#pending === 0 && (this.#timer !== undefined || this.#queues.size > 0 || this.#heap.size > 0)) this.clear();
   }
 
   /** Forgets every deadline and clears the timer. */
@@ -148,6 +188,7 @@ export class Deadlines<T> {
     this.#timer = undefined;
     this.#timerDue = Number.POSITIVE_INFINITY;
     this.#queues.clear();
+    this.#heap = new DeadlineHeap<T>();
     this.#pending = 0;
     this.#cancelled = 0;
   }
@@ -157,5 +198,57 @@ export class Deadlines<T> {
     const generation = ++this.#generation;
     this.#timerDue = due;
     this.#timer = this.#clock.setTimeout(() => this.#onTimer(generation), Math.max(0, due - this.#now()));
+  }
+}
+
+/** A binary min-heap of deadlines by due time. */
+class DeadlineHeap<T> {
+  readonly #items: Deadline<T>[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  peek(): Deadline<T> | undefined {
+    return this.#items[0];
+  }
+
+  push(deadline: Deadline<T>): void {
+    const items = this.#items;
+    let at = items.length;
+    items.push(deadline);
+    while (at > 0) {
+      const parent = (at - 1) >> 1;
+      if ((items[parent] as Deadline<T>).due <= deadline.due) break;
+      items[at] = items[parent] as Deadline<T>;
+      at = parent;
+    }
+    items[at] = deadline;
+  }
+
+  pop(): Deadline<T> | undefined {
+    const items = this.#items;
+    const top = items[0];
+    const last = items.pop();
+    if (top === undefined || last === undefined || items.length === 0) return top;
+    let at = 0;
+    for (;;) {
+      const left = 2 * at + 1;
+      if (left >= items.length) break;
+      const right = left + 1;
+      const child = right < items.length && (items[right] as Deadline<T>).due < (items[left] as Deadline<T>).due ? right : left;
+      if ((items[child] as Deadline<T>).due >= last.due) break;
+      items[at] = items[child] as Deadline<T>;
+      at = child;
+    }
+    items[at] = last;
+    return top;
+  }
+
+  /** A heap of the entries not cancelled. */
+  withoutCancelled(): DeadlineHeap<T> {
+    const heap = new DeadlineHeap<T>();
+    for (const deadline of this.#items) if (!deadline.cancelled) heap.push(deadline);
+    return heap;
   }
 }

@@ -2,11 +2,20 @@
  * The public Engine: a thin shell that checks arguments and hands the work to
  * the loop (`loop.ts`), which owns all state.
  */
-import { resolveConfig, type EngineConfig } from "./config.js";
+import type { Observable } from "rxjs";
+import { Bookkeeping } from "./bookkeeping.js";
+import { resolveConfig, type Clock, type EngineConfig } from "./config.js";
+import type { EngineEvent } from "./event-types.js";
+import { EventStream } from "./events.js";
+import { EngineStoppedError, StalePlanError } from "./errors.js";
+import { computePlan, type Plan } from "./plan.js";
+import { selectByConditions, type SkippedManifold } from "./when.js";
+import { checkOptions, type ApplyOptions, type InstallOptions, type PlanOptions } from "./desired-state.js";
 import { describeValue } from "./errors.js";
 import { EngineLoop } from "./loop.js";
+import type { ManifoldNode } from "./node.js";
 import { MetricsObserver } from "./metrics.js";
-import { checkManifold, type Manifold, type Manifolds } from "./manifold.js";
+import { checkManifold, type CheckedManifold, type Manifold, type Manifolds } from "./manifold.js";
 import type { EngineReport } from "./report.js";
 import { nameOf, type InputName, type Resource } from "./resource.js";
 import type { Reporter, Worker } from "./workers.js";
@@ -30,6 +39,14 @@ import type { Reporter, Worker } from "./workers.js";
  */
 export class Engine implements Worker, Reporter {
   readonly #loop: EngineLoop;
+  readonly #clock: Clock;
+  readonly #bookkeeping: Bookkeeping;
+  /** Made the first time `events` is read (rxjs is loaded then). */
+  #events: EventStream | undefined;
+  /** Applies run one after another: this settles when the last one queued has. */
+  #applying: Promise<void> = Promise.resolve();
+  /** What the last installAll/apply with requirements left out. */
+  #skipped: SkippedManifold[] | undefined;
 
   /**
    * @param config - see {@link EngineConfig}; every field is optional.
@@ -37,8 +54,43 @@ export class Engine implements Worker, Reporter {
    */
   constructor(config?: EngineConfig) {
     const resolved = resolveConfig(config);
+    this.#clock = resolved.clock;
     this.#loop = new EngineLoop(resolved, this);
+    this.#bookkeeping = new Bookkeeping(resolved.clock);
+    this.#loop.observe(this.#bookkeeping);
     if (resolved.metrics !== undefined) this.#loop.observe(new MetricsObserver(resolved.metrics, resolved.logger));
+  }
+
+  /**
+   * Everything that happens to the engine, as it happens: an rxjs
+   * `Observable` of {@link EngineEvent} (installs, starts, stops with their
+   * outcome, scheduled restarts, bounces with the input that caused them,
+   * fatal errors, the engine stopping and stopped). Each event has an `id`,
+   * an ISO 8601 UTC `time` and, where there is one, the `cause`: the id of the
+   * event that led to it (see {@link formatCauseChain}).
+   *
+   * Guarantees:
+   * - hot: a subscriber gets the events after it subscribed, none before;
+   * - each event is emitted synchronously once its change is complete, so
+   *   `engine.report()` inside a subscriber already shows it; in order;
+   * - completes after `engine-stopped` (at once for a subscriber that comes later);
+   * - free while nobody subscribes: no event is built;
+   * - a subscriber that throws breaks neither the engine nor other subscribers:
+   *   rxjs reports the error through `config.onUnhandledError` (from rxjs),
+   *   and without one rethrows it asynchronously as an uncaught exception;
+   *   so catch in your subscriber, or set `onUnhandledError`.
+   *
+   * rxjs (^7.8) is an optional peer dependency, loaded when this is first read.
+   * @throws Error saying what to install when rxjs is missing.
+   */
+  get events(): Observable<EngineEvent> {
+    this.#events ??= new EventStream(
+      this.#clock,
+      () => this.#loop.stopped,
+      (observer) => this.#loop.observe(observer),
+      (observer) => this.#loop.unobserve(observer),
+    );
+    return this.#events.observable as Observable<EngineEvent>;
   }
 
   /**
@@ -51,19 +103,126 @@ export class Engine implements Worker, Reporter {
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   install<T>(name: string | Resource<T>, manifold: Manifold<any, T>): void {
-    this.#loop.install(checkManifold(name, manifold));
+    const checked = checkManifold(name, manifold);
+    if (checked.manifold.when !== undefined) {
+      throw new TypeError(
+        `manifold ${JSON.stringify(checked.name)} has a when condition, which needs requirements: ` +
+          "install it with installAll(manifolds, { requirements }) or apply(desired, { requirements })",
+      );
+    }
+    this.#loop.install(checked);
   }
 
   /**
    * Installs several manifolds, all or nothing: every manifold is checked, and
    * the group for cycles (with what is installed), before any is installed.
-   * @throws as {@link Engine.install}; nothing is installed then.
+   * A manifold whose `when` is false for `options.requirements` is left out
+   * (and removed from the others' inputs); the report's `skipped` lists them.
+   * @throws as {@link Engine.install}; ConditionSyntaxError for a malformed
+   * `when`; TypeError for requirements that are not an iterable of strings.
+   * Nothing is installed then.
    */
-  installAll(manifolds: Manifolds): void {
+  installAll(manifolds: Manifolds, options?: InstallOptions): void {
     if (manifolds === null || typeof manifolds !== "object") {
       throw new TypeError(`installAll(manifolds): manifolds must be an object of name -> manifold (got ${describeValue(manifolds)})`);
     }
-    this.#loop.installBatch(Object.keys(manifolds).map((name) => checkManifold(name, manifolds[name])));
+    const { batch, skipped } = this.#select(manifolds, checkOptions("installAll", options, ["requirements"]).requirements);
+    this.#loop.installBatch(batch);
+    this.#skipped = skipped;
+  }
+
+  /** The manifolds `when` keeps for `requirements`, checked as install checks them; and the ones it leaves out. */
+  #select(manifolds: Manifolds, requirements: Iterable<string> | undefined): { batch: CheckedManifold[]; skipped: SkippedManifold[] } {
+    const selection = selectByConditions(manifolds, requirements);
+    return { batch: selection.kept.map(({ name, manifold }) => checkManifold(name, manifold)), skipped: [...selection.skipped] };
+  }
+
+  /**
+   * What {@link Engine.apply} would do with `desired`, without changing
+   * anything: which manifolds it would install, uninstall, replace, keep
+   * running, skip (their `when` is false) and restart (kept, but an input of
+   * theirs changes), with the reason for each replacement and restart, and the
+   * `generation` of the installed set it was computed against.
+   * Still answers after `kill()`.
+   * @throws what `apply` rejects with for a bad desired set.
+   */
+  plan(desired: Manifolds, options?: PlanOptions): Plan {
+    const { requirements } = checkOptions("plan", options, ["requirements"]);
+    const { batch, skipped } = this.#select(desired, requirements);
+    return computePlan(this.#loop.installed, { entries: batch, skipped }, this.#loop.generation);
+  }
+
+  /**
+   * Makes the installed set equal to `desired` (after conditions): installs
+   * the new, uninstalls the absent, replaces the changed and leaves the
+   * unchanged running, untouched. A desired manifold is unchanged when it is
+   * the installed object itself, or when both carry a deeply equal `config`
+   * and their inputs, `when` and options are equal (functions are not
+   * compared: a reload that rebuilds closures from the same configuration
+   * restarts nothing).
+   *
+   * Guarantees:
+   * - all or nothing: the whole desired set is checked first (names, shapes,
+   *   conditions, cycles, including through manifolds that stay); on a fault
+   *   it rejects with the error `installAll` would give and changes nothing;
+   * - dependents stop before their inputs; a replaced manifold's new start
+   *   waits for its old worker to stop; every affected manifold (installed,
+   *   replaced, or restarted because an input changed) starts once, after its
+   *   inputs;
+   * - calls are serialised: a second `apply` is planned against the state the
+   *   first leaves;
+   * - with `ifGeneration`, rejects with StalePlanError (changing nothing) when
+   *   the installed set moved on since the plan was made.
+   *
+   * Resolves with the plan it carried out once every removed or replaced
+   * worker has stopped; then `onIdle()` says when the new state has converged.
+   * Rejects with EngineStoppedError after `kill()`.
+   */
+  apply(desired: Manifolds, options?: ApplyOptions): Promise<Plan> {
+    const turn = this.#applying.then(() => this.#applyNow(desired, options));
+    // The next apply waits for this one, whatever its outcome.
+    this.#applying = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
+  async #applyNow(desired: Manifolds, options: ApplyOptions | undefined): Promise<Plan> {
+    if (this.#loop.stopping) throw new EngineStoppedError("cannot apply: the engine is stopping or stopped");
+    const { requirements, ifGeneration } = checkOptions("apply", options, ["requirements", "ifGeneration"]);
+    if (ifGeneration !== undefined && !(typeof ifGeneration === "number" && Number.isInteger(ifGeneration))) {
+      throw new TypeError(`apply(desired, options): options.ifGeneration must be a whole number, a plan's generation (got ${describeValue(ifGeneration)})`);
+    }
+    const { batch, skipped } = this.#select(desired, requirements);
+    const installed = this.#loop.installed;
+    const plan = computePlan(installed, { entries: batch, skipped }, this.#loop.generation);
+    if (ifGeneration !== undefined && ifGeneration !== plan.generation) {
+      throw new StalePlanError(undefined, { expected: ifGeneration, actual: plan.generation });
+    }
+    const changing = new Set([...plan.install, ...plan.replace]);
+    const remove = [...plan.uninstall, ...plan.replace].map((name) => installed.get(name) as ManifoldNode);
+    const restart = plan.restart.map((name) => installed.get(name) as ManifoldNode);
+    await this.#loop.applyChange(
+      remove,
+      restart,
+      batch.filter((checked) => changing.has(checked.name)),
+    );
+    if (requirements !== undefined || skipped.length > 0) this.#skipped = skipped;
+    return plan;
+  }
+
+  /**
+   * Resolves once nothing is scheduled, starting or stopping: every manifold
+   * is running, completed, missing, waiting out an error delay, quarantined
+   * or stuck, and no `apply` is in progress. "apply, then await onIdle()" is
+   * how a caller knows the new state has converged. It does not wait for
+   * error delays (a failing manifold may never converge), and a later change
+   * makes the engine busy again: it is a moment, not a promise about the future.
+   */
+  async onIdle(): Promise<void> {
+    await this.#applying;
+    await this.#loop.onIdle();
   }
 
   /**
@@ -81,6 +240,24 @@ export class Engine implements Worker, Reporter {
       return Promise.reject(new TypeError(`uninstall(name): name must be a non-empty string or a resource token (got ${describeValue(name)})`));
     }
     return this.#loop.uninstall(resolved);
+  }
+
+  /**
+   * An operator's manual restart of `name`: releases its quarantine (see
+   * `restartLimit`), resets its backoff (its next failure waits the plain
+   * `errorDelay`), stops its worker if one runs (or aborts its start) and
+   * starts it again after `bounceDelay`; its dependents are bounced as usual.
+   * Resolves once the new start function has been called.
+   * Rejects with an Error naming the manifold when it is not installed, and
+   * with EngineStoppedError after `kill()` (or when the engine stops, or the
+   * manifold is uninstalled, before the start is called).
+   */
+  restart(name: InputName): Promise<void> {
+    const resolved = nameOf(name);
+    if (resolved === undefined) {
+      return Promise.reject(new TypeError(`restart(name): name must be a non-empty string or a resource token (got ${describeValue(name)})`));
+    }
+    return this.#loop.restart(resolved);
   }
 
   /** Asks the engine to stop every worker and itself. Idempotent, never throws, does not wait. */
@@ -101,7 +278,10 @@ export class Engine implements Worker, Reporter {
 
   /** A JSON-serialisable snapshot of the engine and every installed manifold. */
   report(): EngineReport {
-    return this.#loop.report();
+    const report = this.#loop.report(this.#bookkeeping);
+    report.generation = this.#loop.generation;
+    if (this.#skipped !== undefined) report.skipped = this.#skipped.map(({ name, when }) => ({ name, when }));
+    return report;
   }
 
   /** `kill()` then `wait()`, swallowing nothing: `await using engine = new Engine()`. */

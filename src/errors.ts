@@ -11,9 +11,11 @@
  * process that loads both would otherwise see a `MissingError` from one as an
  * unknown error in the other. Each class brands its instances with a
  * registry-wide symbol, and `instanceof` (hence `errorIs`) also accepts the
- * brand of exactly that class.
+ * brand of exactly that class. Other modules of this package (leases) brand
+ * their own error classes the same way.
+ * @internal
  */
-function brand<C extends abstract new (...args: never[]) => Error>(errorClass: C, name: string): void {
+export function brand<C extends abstract new (...args: never[]) => Error>(errorClass: C, name: string): void {
   const key = Symbol.for(`manifold-engine.${name}`);
   Object.defineProperty(errorClass.prototype, key, { value: true });
   Object.defineProperty(errorClass, Symbol.hasInstance, {
@@ -25,11 +27,23 @@ function brand<C extends abstract new (...args: never[]) => Error>(errorClass: C
   });
 }
 
-/** Options accepted by every error class of this package. */
-export interface ErrorOptions {
+/**
+ * Options accepted by every error class of this package.
+ * @example
+ * ```ts
+ * throw new BounceError("lease lost; claiming it again", { cause: error });
+ * ```
+ */
+export interface EngineErrorOptions {
   /** The error that caused this one; the engine looks through `cause` chains. */
   cause?: unknown;
 }
+
+/**
+ * The old name of {@link EngineErrorOptions}, kept so that existing imports compile.
+ * @deprecated Use `EngineErrorOptions`: this name shadows the built-in `ErrorOptions` of TypeScript's lib.
+ */
+export type ErrorOptions = EngineErrorOptions;
 
 /**
  * "Dependency not available": a start function or worker could not do its job
@@ -37,7 +51,7 @@ export interface ErrorOptions {
  * inputs changes.
  */
 export class MissingError extends Error {
-  constructor(message = "dependency not available", options?: ErrorOptions) {
+  constructor(message = "dependency not available", options?: EngineErrorOptions) {
     super(message, options);
     this.name = "MissingError";
   }
@@ -48,7 +62,7 @@ export class MissingError extends Error {
  * (not `errorDelay`) and without backoff.
  */
 export class BounceError extends Error {
-  constructor(message = "restart requested", options?: ErrorOptions) {
+  constructor(message = "restart requested", options?: EngineErrorOptions) {
     super(message, options);
     this.name = "BounceError";
   }
@@ -59,14 +73,14 @@ export class BounceError extends Error {
  * start function or worker returned it.
  */
 export class UninstallError extends Error {
-  constructor(message = "uninstall requested", options?: ErrorOptions) {
+  constructor(message = "uninstall requested", options?: EngineErrorOptions) {
     super(message, options);
     this.name = "UninstallError";
   }
 }
 
 /** Options of {@link CycleError}. */
-export interface CycleErrorOptions extends ErrorOptions {
+export interface CycleErrorOptions extends EngineErrorOptions {
   /** The names along the cycle, in "depends on" order; the first equals the last. */
   cycle?: readonly string[];
 }
@@ -95,7 +109,7 @@ export class CycleError extends Error {
 }
 
 /** Options of {@link AlreadyInstalledError}. */
-export interface AlreadyInstalledErrorOptions extends ErrorOptions {
+export interface AlreadyInstalledErrorOptions extends EngineErrorOptions {
   /** The name that is already taken. */
   manifoldName?: string;
 }
@@ -119,14 +133,14 @@ export class AlreadyInstalledError extends Error {
 
 /** `install`, `installAll` or `uninstall` was called on an engine that is stopping or stopped. */
 export class EngineStoppedError extends Error {
-  constructor(message = "the engine is stopping or stopped: it accepts no more changes", options?: ErrorOptions) {
+  constructor(message = "the engine is stopping or stopped: it accepts no more changes", options?: EngineErrorOptions) {
     super(message, options);
     this.name = "EngineStoppedError";
   }
 }
 
 /** Options of {@link ShutdownTimeoutError}. */
-export interface ShutdownTimeoutErrorOptions extends ErrorOptions {
+export interface ShutdownTimeoutErrorOptions extends EngineErrorOptions {
   /** The manifolds whose workers (or start functions) did not stop in time. */
   manifolds?: readonly string[];
 }
@@ -150,6 +164,121 @@ export class ShutdownTimeoutError extends Error {
   }
 }
 
+/** Options of {@link ConditionSyntaxError}. */
+export interface ConditionSyntaxErrorOptions extends EngineErrorOptions {
+  /** The manifold whose `when` holds the expression; absent when `parseCondition` was called directly. */
+  manifoldName?: string | undefined;
+  /** The whole expression, as written. */
+  expression?: string | undefined;
+  /** Where the fault is: an index into `expression` (0 = its first character; its length = the end). */
+  position?: number | undefined;
+}
+
+/**
+ * A manifold's `when` (or the text given to `parseCondition`) is not a valid
+ * condition. The message names the manifold, quotes the expression and says
+ * what was expected at `position`, e.g.
+ * `manifold "x": condition "a & | b": expected a name or "(" at position 4, found "|"`.
+ */
+export class ConditionSyntaxError extends Error {
+  /** The manifold whose `when` is malformed, or `undefined` for a direct `parseCondition` call. */
+  readonly manifoldName: string | undefined;
+  /** The expression as written. */
+  readonly expression: string;
+  /** Index into `expression` of the fault (its length when the expression ended too early). */
+  readonly position: number;
+
+  constructor(message?: string, options?: ConditionSyntaxErrorOptions) {
+    const expression = options?.expression ?? "";
+    const position = options?.position ?? 0;
+    const manifoldName = options?.manifoldName;
+    super(
+      message ??
+        `${manifoldName === undefined ? "" : `manifold ${quote(manifoldName)}: `}condition ${JSON.stringify(expression)}: syntax error at position ${position}`,
+      options,
+    );
+    this.name = "ConditionSyntaxError";
+    this.manifoldName = manifoldName;
+    this.expression = expression;
+    this.position = position;
+  }
+}
+
+/** Options of {@link StalePlanError}. */
+export interface StalePlanErrorOptions extends EngineErrorOptions {
+  /** The generation the plan was computed against (`plan.generation`, the `ifGeneration` given). */
+  expected?: number | undefined;
+  /** The generation of the installed set when the plan was to be applied. */
+  actual?: number | undefined;
+}
+
+/**
+ * `apply(desired, { ifGeneration })` was asked to carry out a plan computed
+ * against an installed set that has changed since (make-magic's
+ * compare-and-set token): nothing was changed. Compute a new plan and apply that.
+ */
+export class StalePlanError extends Error {
+  /** The generation the plan was computed against. */
+  readonly expected: number;
+  /** The generation the installed set had moved on to. */
+  readonly actual: number;
+
+  constructor(message?: string, options?: StalePlanErrorOptions) {
+    const expected = options?.expected ?? Number.NaN;
+    const actual = options?.actual ?? Number.NaN;
+    super(
+      message ??
+        `stale plan: it was computed against generation ${expected} of the installed set, which is now at generation ${actual}; ` +
+          "nothing was changed: compute a new plan with engine.plan() and apply that",
+      options,
+    );
+    this.name = "StalePlanError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Options of {@link HeartbeatTimeoutError}. */
+export interface HeartbeatTimeoutErrorOptions extends EngineErrorOptions {
+  /** The manifold whose worker went silent. */
+  manifoldName?: string | undefined;
+  /** Its heartbeatTimeout, in ms. */
+  timeout?: number | undefined;
+  /** How long it had been silent when the engine gave up on it, in ms. */
+  silentFor?: number | undefined;
+}
+
+/**
+ * A running worker called neither `heartbeat()` nor `progress()` for longer
+ * than its manifold's `heartbeatTimeout`: the engine killed it, and treats it
+ * as having failed with this error (through the manifold's `filter` and the
+ * engine's `isFatal`, then restarted after `errorDelay` with backoff).
+ */
+export class HeartbeatTimeoutError extends Error {
+  /** The manifold whose worker went silent. */
+  readonly manifoldName: string;
+  /** Its heartbeatTimeout, in ms. */
+  readonly timeout: number;
+  /** How long it had been silent, in ms. */
+  readonly silentFor: number;
+
+  constructor(message?: string, options?: HeartbeatTimeoutErrorOptions) {
+    const manifoldName = options?.manifoldName ?? "";
+    const timeout = options?.timeout ?? Number.NaN;
+    const silentFor = options?.silentFor ?? Number.NaN;
+    super(
+      message ??
+        `manifold ${quote(manifoldName)}: its worker sent no heartbeat for ${silentFor} ms (heartbeatTimeout ${timeout} ms); ` +
+          "killed as hung: call context.heartbeat() or context.progress() more often than that, or raise heartbeatTimeout",
+      options,
+    );
+    this.name = "HeartbeatTimeoutError";
+    this.manifoldName = manifoldName;
+    this.timeout = timeout;
+    this.silentFor = silentFor;
+  }
+}
+
 brand(MissingError, "MissingError");
 brand(BounceError, "BounceError");
 brand(UninstallError, "UninstallError");
@@ -157,6 +286,9 @@ brand(CycleError, "CycleError");
 brand(AlreadyInstalledError, "AlreadyInstalledError");
 brand(EngineStoppedError, "EngineStoppedError");
 brand(ShutdownTimeoutError, "ShutdownTimeoutError");
+brand(ConditionSyntaxError, "ConditionSyntaxError");
+brand(StalePlanError, "StalePlanError");
+brand(HeartbeatTimeoutError, "HeartbeatTimeoutError");
 
 /** Any class of error: what {@link errorIs} looks for. */
 export type ErrorClass<E extends Error = Error> = abstract new (...args: never[]) => E;

@@ -177,7 +177,8 @@ export class Graph<N extends GraphNode> {
     const cycle = this.#findCycle(node.name, node.inputs, slot);
     if (cycle !== undefined) {
       throw new CycleError(
-        `cannot install manifold ${quote(node.name)}: its inputs close a dependency cycle ${cycle.map(quote).join(" -> ")}`,
+        // Worded for both install and validate (which installs nothing).
+        `manifold ${quote(node.name)}: its inputs close a dependency cycle ${cycle.map(quote).join(" -> ")}; remove one of these inputs`,
         { cycle },
       );
     }

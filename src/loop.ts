@@ -31,8 +31,8 @@
  * graph per event.
  */
 import { systemClock, type ResolvedConfig } from "./config.js";
-import { Deadlines } from "./deadlines.js";
-import { EngineStoppedError, quote, toError } from "./errors.js";
+import { Deadlines, type Deadline } from "./deadlines.js";
+import { EngineStoppedError, HeartbeatTimeoutError, quote, toError } from "./errors.js";
 import { classify, filterError, isFatal, rankFatal, type Verdict } from "./failure.js";
 import { Graph } from "./graph.js";
 import { Lifecycle, reportState } from "./lifecycle.js";
@@ -40,11 +40,12 @@ import { Mailbox } from "./mailbox.js";
 import type { CheckedManifold } from "./manifold.js";
 import { ManifoldNode, type Phase, type RestartReason } from "./node.js";
 import { Readiness } from "./readiness.js";
-import { engineReport, type EngineReport } from "./report.js";
+import { engineReport, isoTime, type EngineReport, type ReportHistory } from "./report.js";
 import { bounceRestartDelay, errorRestartDelay, nextRecentErrors } from "./schedule.js";
 import { ShutdownOrder, shutdownOutcome } from "./shutdown.js";
 import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import { StartAttempt, takeSnapshot } from "./start-context.js";
+import { StartAttempt, takeSnapshot, type LifeSigns } from "./start-context.js";
+import { checkProgress, supervised, SupervisionRecord } from "./supervision.js";
 import { Observers, scheduleReason, stopOutcome, type TransitionObserver } from "./transitions.js";
 import type { Worker } from "./workers.js";
 
@@ -53,7 +54,12 @@ type Message =
   | { kind: "due"; node: ManifoldNode; generation: number }
   | { kind: "deadlines"; generation: number }
   | { kind: "uninstall"; node: ManifoldNode }
+  | { kind: "restart"; node: ManifoldNode }
+  | { kind: "apply"; order: ShutdownOrder; remove: readonly ManifoldNode[]; restart: readonly ManifoldNode[]; changed: ReadonlySet<ManifoldNode> }
   | { kind: "kill" };
+
+/** A deadline timer this much late (or more) means the event loop was blocked, not that workers hung. */
+const STALL_THRESHOLD = 1000;
 
 const NO_DEPENDENTS: readonly ManifoldNode[] = Object.freeze([]);
 
@@ -74,12 +80,21 @@ export class EngineLoop {
   #lifecycle = Lifecycle.Running;
   /** Made when the kill message is handled. */
   #shutdown: ShutdownOrder | undefined = undefined;
+  /** The stop orders of applies whose workers are still stopping. */
+  readonly #applyOrders = new Set<ShutdownOrder>();
   /** Nodes with a start or worker that has not settled. */
   #live = 0;
   /** Live nodes past their stopTimeout. */
   #stuck = 0;
+  /** Nodes scheduled, starting or stopping (see `isBusy`): `onIdle` waits for none. */
+  #busy = 0;
+  #idleWaiters: (() => void)[] = [];
+  /** Moves on with every change of the installed set: what a plan's `ifGeneration` is checked against. */
+  #generation = 0;
   #worst: Error | undefined;
   #reporting = false;
+  /** The last event-loop stall the deadline timer saw: clock time and how late it fired. */
+  #lastStall: { time: number; late: number } | undefined = undefined;
 
   readonly done: Promise<void>;
   #resolveDone!: () => void;
@@ -92,7 +107,7 @@ export class EngineLoop {
       message: (message) => this.#dispatch(message),
       ready: (node) => this.#gotReady(node),
       crashed: (what, error) => this.#crashed(what, error),
-      idle: () => this.#checkFinished(),
+      idle: () => this.#gotIdle(),
     });
     // With the system clock, deadlines run on monotonic time; a test's clock drives both.
     const elapsed = config.clock === systemClock ? () => performance.now() : () => config.clock.now();
@@ -128,6 +143,7 @@ export class EngineLoop {
     this.#refuseIfStopping(() => `manifold ${quote(checked.name)}`);
     const now = this.#config.clock.now();
     this.#gotInstalled(this.#addNode(checked, now), now);
+    this.#generation++;
   }
 
   /** Adds every manifold or none; each starts at once (via the ready queue). */
@@ -142,6 +158,7 @@ export class EngineLoop {
       throw error;
     }
     for (const node of added) this.#gotInstalled(node, now);
+    this.#generation++;
   }
 
   #refuseIfStopping(what: () => string): void {
@@ -153,6 +170,9 @@ export class EngineLoop {
   #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
     const node = new ManifoldNode(name, manifold, inputs, now);
     this.#graph.add(node);
+    // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
+    const defaults = this.#config.supervision;
+    if (defaults !== undefined || (manifold.heartbeatTimeout ?? 0) > 0 || manifold.restartLimit !== undefined) this.#supervise(node);
     return node;
   }
 
@@ -180,16 +200,96 @@ export class EngineLoop {
     return stopped;
   }
 
+  /** Whether `kill()` was called (or a fatal error arrived): changes are refused. */
+  get stopping(): boolean {
+    return this.#lifecycle !== Lifecycle.Running;
+  }
+
+  /** Whether the engine has stopped (`wait()` has settled). */
+  get stopped(): boolean {
+    return this.#lifecycle === Lifecycle.Stopped;
+  }
+
+  /** The installed set's generation: every install, uninstall and apply moves it on. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The installed nodes by name, as a plan reads them (name, manifold, inputs). */
+  get installed(): { get(name: string): ManifoldNode | undefined; values(): Iterable<ManifoldNode> } {
+    const graph = this.#graph;
+    return { get: (name) => graph.get(name), values: () => graph.nodes() };
+  }
+
+  /** Resolves once no node is scheduled, starting or stopping (see `isBusy`). */
+  onIdle(): Promise<void> {
+    if (this.#busy === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Carries out a plan (plan.ts): `remove` (uninstalled and replaced names),
+   * `restart` (kept manifolds an input change restarts) and `batch` (the new
+   * and replacing manifolds). Workers stop dependents first: each removed or
+   * restarted worker is stopped once none of its dependents among them is
+   * live (as at shutdown); replacements wait for their old worker (rule 8),
+   * and every start waits for its inputs (rule 9), so each affected manifold
+   * starts once. Resolves once every removed worker has stopped.
+   * @throws what `installBatch` throws, having changed nothing.
+   */
+  applyChange(remove: readonly ManifoldNode[], restart: readonly ManifoldNode[], batch: readonly CheckedManifold[]): Promise<void> {
+    this.#refuseIfStopping(() => "the desired manifolds");
+    // Counted while the removed nodes are still in the graph: who must stop before whom.
+    const changed = new Set<ManifoldNode>([...remove, ...restart]);
+    const order = new ShutdownOrder(changed, changed);
+    const stopped: Promise<void>[] = [];
+    for (const node of remove) {
+      if (node.live) {
+        this.#readiness.retiring.set(node.name, node);
+        stopped.push(new Promise<void>((resolve) => (node.uninstallWaiters ??= []).push(resolve)));
+      }
+      this.#removeNode(node);
+    }
+    try {
+      this.installBatch(batch);
+    } catch (error) {
+      // The plan checked shapes and cycles, so this is a bug; the removals stand, and say so.
+      this.#config.logger.error(`apply: installing the desired manifolds failed after removing ${remove.length}: ${toError(error, "install").message}`);
+      throw error;
+    }
+    this.#mailbox.postFromCaller({ kind: "apply", order, remove, restart, changed });
+    return Promise.all(stopped).then(() => undefined);
+  }
+
+  /** An operator's restart of `name`: see `Engine.restart`. */
+  restart(name: string): Promise<void> {
+    if (this.#lifecycle !== Lifecycle.Running) {
+      return Promise.reject(new EngineStoppedError(`cannot restart manifold ${quote(name)}: the engine is stopping or stopped`));
+    }
+    const node = this.#graph.get(name);
+    if (node === undefined) {
+      return Promise.reject(new Error(`cannot restart manifold ${quote(name)}: it is not installed; install it first (installed: ${this.#graph.size} manifolds)`));
+    }
+    const record = this.#supervise(node);
+    return new Promise<void>((resolve, reject) => {
+      (record.restartWaiters ??= []).push({ resolve, reject });
+      this.#mailbox.postFromCaller({ kind: "restart", node });
+    });
+  }
+
   kill(): void {
     if (this.#lifecycle === Lifecycle.Running) this.#lifecycle = Lifecycle.KillRequested;
     this.#mailbox.postFromCaller({ kind: "kill" });
   }
 
-  report(): EngineReport {
+  /** The report, with `history` (the engine's bookkeeping) for what the loop does not keep. */
+  report(history: ReportHistory): EngineReport {
     const reentered = this.#reporting;
     this.#reporting = true;
     try {
-      return engineReport(this.#graph.nodes(), reportState(this.#lifecycle), this.#worst, this.#self, !reentered);
+      const report = engineReport(this.#graph.nodes(), reportState(this.#lifecycle), this.#worst, history, this.#self, !reentered, this.#wallTime);
+      if (this.#lastStall !== undefined) report.lastStall = { time: isoTime(this.#lastStall.time), lateMs: this.#lastStall.late };
+      return report;
     } finally {
       this.#reporting = reentered;
     }
@@ -226,6 +326,10 @@ export class EngineLoop {
         return this.#gotDeadlines(message.generation);
       case "uninstall":
         return this.#gotUninstall(message.node);
+      case "restart":
+        return this.#gotRestart(message.node);
+      case "apply":
+        return this.#gotApply(message.order, message.remove, message.restart, message.changed);
       case "kill":
         return this.#gotKill();
     }
@@ -244,7 +348,7 @@ export class EngineLoop {
     node.phase = phase;
     if (from !== phase) this.#readiness.phaseChanged(node, from, phase);
     if (node.reportState !== oldState) node.since = now ?? this.#config.clock.now();
-    this.#readiness.refresh(node);
+    this.#refresh(node);
     if (wasLive === node.live) return;
     if (node.live) {
       this.#live++;
@@ -254,10 +358,19 @@ export class EngineLoop {
     }
   }
 
+  /** After anything that decides them changed: rule 9's holding (readiness.ts) and whether the node keeps the engine busy. */
+  #refresh(node: ManifoldNode): void {
+    this.#readiness.refresh(node);
+    const busy = isBusy(node);
+    if (busy === node.busy) return;
+    node.busy = busy;
+    this.#busy += busy ? 1 : -1;
+  }
+
   /** Every change of what follows a node's current start, worker or timer goes through here. */
   #setRestart(node: ManifoldNode, reason: RestartReason): void {
     node.restart = reason;
-    this.#readiness.refresh(node);
+    this.#refresh(node);
   }
 
   // ---------------------------------------------------------------- ready queue (rules 8 and 9)
@@ -279,12 +392,19 @@ export class EngineLoop {
 
   #requestStart(node: ManifoldNode): void {
     const generation = ++node.startGeneration;
-    const startAttempt = new StartAttempt(node, takeSnapshot(node));
+    const startAttempt = new StartAttempt(node, takeSnapshot(node), generation, this.#lifeSigns);
     node.abort = startAttempt;
     node.restart = "none"; // refreshed by the phase change
+    const record = node.supervision;
+    if (record !== undefined) this.#startingSupervised(node, record);
     this.#setPhase(node, "starting");
     this.#observer?.starting(node);
     runStartAttempt(node, generation, startAttempt, this.#self, this.#postAttempt);
+    const waiters = record?.restartWaiters;
+    if (waiters !== undefined) {
+      record!.restartWaiters = undefined;
+      for (const waiter of waiters) waiter.resolve();
+    }
   }
 
   /** What every settled start does first: checks it is current and keeps its resource log. Returns whether it was aborted. */
@@ -315,6 +435,7 @@ export class EngineLoop {
     node.lastStart = now;
     node.error = undefined;
     this.#setPhase(node, "running", now);
+    if (node.supervision !== undefined) this.#watch(node, node.supervision);
     if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s started", node.name);
     this.#observer?.started(node);
     this.#bounceDependents(node);
@@ -329,14 +450,24 @@ export class EngineLoop {
     node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);
     const delay = this.#decideRestart(node, verdict, aborted);
     this.#observer?.stopped(node, stopOutcome(verdict, aborted, fatal), error);
-    if (delay !== undefined) this.#observer?.scheduled(node, delay, scheduleReason(node.restart));
+    this.#announceNext(node, delay);
   }
 
   // ---------------------------------------------------------------- stopping
 
   #gotStopped(node: ManifoldNode, generation: number, raw: Error | undefined): void {
     if (node.startGeneration !== generation || node.worker === undefined) return; // stale
-    const killed = node.phase === "stopping";
+    let killed = node.phase === "stopping";
+    const record = node.supervision;
+    if (record !== undefined) {
+      this.#unwatch(record);
+      // Killed for its own reasons (a missed heartbeat): it failed, with the error that says why.
+      if (record.killError !== undefined) {
+        raw = record.killError;
+        record.killError = undefined;
+        killed = false;
+      }
+    }
     const accepted = node.workerAccepted;
     node.worker = undefined;
     node.workerAccepted = false;
@@ -350,7 +481,7 @@ export class EngineLoop {
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
     const delay = this.#decideRestart(node, verdict, killed);
     this.#observer?.stopped(node, stopOutcome(verdict, killed, fatal), error);
-    if (delay !== undefined) this.#observer?.scheduled(node, delay, scheduleReason(node.restart));
+    this.#announceNext(node, delay);
     if (bounce) this.#bounceDependents(node);
   }
 
@@ -376,8 +507,19 @@ export class EngineLoop {
         return this.#rest(node);
       case "unknown":
         this.#config.logger.error(`manifold ${quote(node.name)} failed: ${node.error?.message ?? "unknown error"}`);
+        if (node.supervision !== undefined && this.#quarantineIfStorm(node, node.supervision)) return this.#scheduleProbe(node, node.supervision);
         return this.#scheduleRestart(node, "failed");
     }
+  }
+
+  /** After `stopped`: tells observers of a new quarantine, and of the restart scheduled (`delay`), if any. */
+  #announceNext(node: ManifoldNode, delay: number | undefined): void {
+    const quarantine = node.supervision?.quarantine;
+    if (quarantine !== undefined && !quarantine.announced) {
+      quarantine.announced = true;
+      this.#observer?.quarantined(node);
+    }
+    if (delay !== undefined) this.#observer?.scheduled(node, delay, scheduleReason(node.restart));
   }
 
   /** Leaves `node` idle until something changes. */
@@ -499,11 +641,15 @@ export class EngineLoop {
       case "delayed":
         // An input change cuts an error delay short, as in Juju; a pending bounce stands.
         if (node.restart === "bounce" || node.restart === "input-changed") return false;
+        if (node.supervision?.quarantine !== undefined) return false; // quarantined: not restarted automatically
         node.recentErrors = 1;
         break;
       case "idle":
+        if (node.supervision?.quarantine !== undefined) return false;
         break;
       default: {
+        // Live: a restart already wanted (by an earlier input) stands, and was reported then.
+        if (node.restart === "input-changed" || node.restart === "bounce") return false;
         const killed = this.#interrupt(node, "input-changed", "an input changed");
         this.#observer?.bounced(node, cause);
         return killed;
@@ -529,6 +675,11 @@ export class EngineLoop {
     this.#clearTimer(node);
     if (this.#lifecycle !== Lifecycle.Running || !node.installed) return this.#rest(node);
     const delay = reason === "failed" ? errorRestartDelay(this.#config, node.recentErrors) : bounceRestartDelay(this.#config);
+    return this.#restartAfter(node, reason, delay);
+  }
+
+  /** Starts `node` again after `delay` ms (0: the ready queue of the next turn), for `reason`. */
+  #restartAfter(node: ManifoldNode, reason: Exclude<RestartReason, "none">, delay: number): number {
     node.restart = reason; // refreshed by the phase change
     if (delay <= 0) {
       this.#setPhase(node, "ready");
@@ -560,11 +711,18 @@ export class EngineLoop {
     if (node.deadline !== undefined || node.stuck || this.#lifecycle === Lifecycle.Stopped) return;
     const timeout = node.manifold.stopTimeout ?? this.#config.stopTimeout;
     if (timeout <= 0) return;
-    node.deadline = this.#deadlines.add(node, timeout);
+    node.deadline = this.#deadlines.add(node, "stop", timeout);
   }
 
   #gotDeadlines(generation: number): void {
-    for (const node of this.#deadlines.expired(generation)) this.#gotStuck(node);
+    const expired = this.#deadlines.expired(generation);
+    const stalled = this.#deadlines.lateness >= STALL_THRESHOLD;
+    if (stalled && expired.some((deadline) => deadline.kind === "heartbeat")) this.#gotStall(this.#deadlines.lateness);
+    for (const deadline of expired) {
+      if (deadline.kind === "stop") this.#gotStuck(deadline.item);
+      else if (deadline.kind === "heartbeat") this.#gotHeartbeatDue(deadline.item, deadline, stalled);
+      else this.#gotProbePassed(deadline.item, deadline);
+    }
   }
 
   #gotStuck(node: ManifoldNode): void {
@@ -573,20 +731,190 @@ export class EngineLoop {
     node.stuck = true;
     this.#stuck++;
     this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
-    this.#readiness.refresh(node);
+    this.#refresh(node);
     if (!node.installed) this.#retiringChanged(node.name);
     this.#releaseInputs(node);
     this.#observer?.stuck(node);
   }
+
+  // ---------------------------------------------------------------- misbehaving workers (supervision.ts)
+
+  /** The node's supervision record, made on first need. */
+  #supervise(node: ManifoldNode): SupervisionRecord {
+    return (node.supervision ??= new SupervisionRecord(supervised(node.manifold, this.#config.supervision ?? {})));
+  }
+
+  /** Where start contexts send heartbeats and progress (one object for all). */
+  readonly #lifeSigns: LifeSigns = {
+    heartbeat: (owner, generation) => {
+      const record = (owner as ManifoldNode).supervision;
+      // O(1), allocation-free: one time written; the loop reads it when the deadline comes.
+      if (record !== undefined && record.generation === generation && record.options.heartbeatTimeout > 0) {
+        record.lastBeat = this.#deadlines.now();
+        record.beaten = true;
+      }
+    },
+    progress: (owner, generation, message, details) => {
+      const node = owner as ManifoldNode;
+      checkProgress(node.name, message);
+      if (node.startGeneration !== generation || !node.live) return; // a stopped or replaced worker
+      const record = this.#supervise(node);
+      record.progress = { message, time: this.#config.clock.now(), details };
+      if (record.generation === generation) {
+        record.lastBeat = this.#deadlines.now();
+        record.beaten = true;
+      }
+      this.#observer?.progress(node);
+    },
+  };
+
+  /** A supervised node's start is being called: a restart it was asked for takes effect, a quarantine is probed. */
+  #startingSupervised(node: ManifoldNode, record: SupervisionRecord): void {
+    // An operator's restart resets backoff: the next failure waits the plain errorDelay.
+    if (record.restartWaiters !== undefined) node.recentErrors = 0;
+    if (record.quarantine !== undefined) record.quarantine.probing = true;
+  }
+
+  /** A supervised worker is running: its heartbeat deadline (and a quarantine probe's) starts now. */
+  #watch(node: ManifoldNode, record: SupervisionRecord): void {
+    const now = this.#deadlines.now();
+    record.watch(node.startGeneration, now);
+    const timeout = record.options.heartbeatTimeout;
+    if (timeout > 0) record.heartbeatDeadline = this.#deadlines.addAt(node, "heartbeat", now + timeout);
+    if (record.quarantine?.probing === true) record.probeDeadline = this.#deadlines.add(node, "probe", this.#config.backoffResetTime);
+  }
+
+  #unwatch(record: SupervisionRecord): void {
+    if (record.heartbeatDeadline !== undefined) this.#deadlines.cancel(record.heartbeatDeadline as Deadline<ManifoldNode>);
+    if (record.probeDeadline !== undefined) this.#deadlines.cancel(record.probeDeadline as Deadline<ManifoldNode>);
+    record.heartbeatDeadline = undefined;
+    record.probeDeadline = undefined;
+  }
+
+  /**
+   * A running worker's heartbeat deadline came. Beaten since: the deadline
+   * moves to its last heartbeat plus the timeout. Silent: `report` marks it,
+   * `restart` kills it as failed (its dependents are bounced now; it restarts
+   * after errorDelay once it has stopped). After a stall, a fresh period.
+   */
+  #gotHeartbeatDue(node: ManifoldNode, deadline: Deadline<ManifoldNode>, stalled: boolean): void {
+    const record = node.supervision as SupervisionRecord;
+    if (record.heartbeatDeadline !== deadline) return;
+    record.heartbeatDeadline = undefined;
+    if (node.phase !== "running" || record.generation !== node.startGeneration) return;
+    const now = this.#deadlines.now();
+    const timeout = record.options.heartbeatTimeout;
+    if (stalled) record.lastBeat = Math.max(record.lastBeat, now); // the loop was blocked, not the worker
+    if (record.silentSince !== undefined && record.lastBeat > record.silentSince) record.silentSince = undefined; // it came back
+    const silentFor = now - record.lastBeat;
+    if (silentFor < timeout) {
+      record.heartbeatDeadline = this.#deadlines.addAt(node, "heartbeat", record.lastBeat + timeout);
+      return;
+    }
+    if (record.options.heartbeatAction === "report") {
+      record.heartbeatDeadline = this.#deadlines.addAt(node, "heartbeat", now + timeout);
+      if (record.silentSince !== undefined) return; // already reported
+      record.silentSince = now;
+      this.#config.logger.warn(`manifold ${quote(node.name)} sent no heartbeat for ${silentFor} ms (heartbeatTimeout ${timeout} ms); marked silent`);
+      this.#observer?.heartbeatMissed(node, silentFor, "report");
+      return;
+    }
+    record.killError = new HeartbeatTimeoutError(undefined, { manifoldName: node.name, timeout, silentFor });
+    this.#config.logger.warn(`manifold ${quote(node.name)} sent no heartbeat for ${silentFor} ms (heartbeatTimeout ${timeout} ms); killing it as hung`);
+    this.#observer?.heartbeatMissed(node, silentFor, "restart");
+    this.#interrupt(node, "failed", "it missed its heartbeat");
+    this.#bounceDependents(node);
+  }
+
+  #gotStall(late: number): void {
+    this.#lastStall = { time: this.#config.clock.now(), late };
+    this.#config.logger.warn(`the event loop was blocked: deadlines fired ${Math.round(late)} ms late; heartbeat deadlines get a fresh period`);
+    this.#observer?.stalled(late);
+  }
+
+  /**
+   * A failure of a manifold with a restart limit: quarantines it when it
+   * failed more than `count` times within the window, or when it was
+   * probing a quarantine. Returns whether it is quarantined.
+   */
+  #quarantineIfStorm(node: ManifoldNode, record: SupervisionRecord): boolean {
+    const now = this.#config.clock.now();
+    const probe = record.quarantine;
+    const failures = probe?.probing === true ? probe.failures : record.failed(now);
+    if (failures === 0) return false;
+    const time = record.options.quarantineTime;
+    record.quarantine = { since: now, until: time > 0 ? now + time : undefined, failures, probing: false, announced: false };
+    this.#config.logger.warn(
+      `manifold ${quote(node.name)} failed ${failures} times within its restartLimit; quarantined ` +
+        (time > 0 ? `for ${time} ms, then one probe start` : `until engine.restart(${quote(node.name)})`),
+    );
+    return true;
+  }
+
+  /** A quarantined node rests, or waits `quarantineTime` for its probe start. */
+  #scheduleProbe(node: ManifoldNode, record: SupervisionRecord): number | undefined {
+    const time = record.options.quarantineTime;
+    this.#clearTimer(node);
+    return time > 0 ? this.#restartAfter(node, "failed", time) : this.#rest(node);
+  }
+
+  /** A quarantine probe ran for backoffResetTime: the quarantine is over. */
+  #gotProbePassed(node: ManifoldNode, deadline: Deadline<ManifoldNode>): void {
+    const record = node.supervision as SupervisionRecord;
+    if (record.probeDeadline !== deadline) return;
+    record.probeDeadline = undefined;
+    this.#release(node, record, "probe");
+  }
+
+  #release(node: ManifoldNode, record: SupervisionRecord, by: "probe" | "restart"): void {
+    if (record.quarantine === undefined) return;
+    record.quarantine = undefined;
+    record.forgetFailures();
+    this.#config.logger.info(`manifold ${quote(node.name)} released from quarantine (${by === "probe" ? "its probe start ran long enough" : "engine.restart"})`);
+    this.#observer?.released(node, by);
+  }
+
+  /** An operator's restart: releases a quarantine, resets backoff, stops the worker if any and starts it again after bounceDelay. */
+  #gotRestart(node: ManifoldNode): void {
+    const record = this.#supervise(node);
+    if (!node.installed || this.#lifecycle !== Lifecycle.Running) return; // its waiters were told already
+    this.#release(node, record, "restart");
+    switch (node.phase) {
+      case "ready":
+      case "blocked":
+        return; // its start is due anyway
+      case "idle":
+      case "delayed": {
+        const delay = this.#scheduleRestart(node, "bounce");
+        if (delay !== undefined) this.#observer?.scheduled(node, delay, "bounce");
+        return;
+      }
+      default:
+        if (node.restart !== "bounce") this.#interrupt(node, "bounce", "an operator restarted it");
+    }
+  }
+
+  #dropRestartWaiters(record: SupervisionRecord, why: string): void {
+    const waiters = record.restartWaiters;
+    if (waiters === undefined) return;
+    record.restartWaiters = undefined;
+    for (const waiter of waiters) waiter.reject(new EngineStoppedError(`the restart did not happen: ${why}`));
+  }
+
+  /** The deadlines' time base as clock time (they run on monotonic time with the system clock). */
+  readonly #wallTime = (time: number): number =>
+    this.#config.clock === systemClock ? performance.timeOrigin + time : time;
 
   // ---------------------------------------------------------------- uninstall
 
   /** Takes a node out of the graph: uninstalled, or its worker asked for it. Its name is free at once. */
   #removeNode(node: ManifoldNode): void {
     this.#graph.remove(node);
+    this.#generation++;
     this.#readiness.removed(node);
+    if (node.supervision !== undefined) this.#dropRestartWaiters(node.supervision, "it was uninstalled");
     // Its dependents stop counting it now, before anything else can be installed under its name.
-    this.#readiness.refresh(node);
+    this.#refresh(node);
     this.#observer?.uninstalled(node);
   }
 
@@ -600,6 +928,37 @@ export class EngineLoop {
       this.#interrupt(node, "none", "it was uninstalled");
     }
     if (accepted) this.#bounceDependents(node);
+  }
+
+  /**
+   * The stopping half of `applyChange`: removed nodes stop for good and kept
+   * ones restart, each worker once none of its dependents among them is live.
+   */
+  #gotApply(order: ShutdownOrder, remove: readonly ManifoldNode[], restart: readonly ManifoldNode[], changed: ReadonlySet<ManifoldNode>): void {
+    this.#applyOrders.add(order);
+    for (const node of remove) {
+      if (!node.live) {
+        this.#clearTimer(node);
+        this.#setPhase(node, "idle");
+      } else {
+        this.#setRestart(node, "none");
+      }
+    }
+    for (const node of restart) {
+      if (!node.installed) continue;
+      const cause = changedInput(node, changed);
+      if (!node.live) {
+        this.#bounce(node, cause ?? node);
+        continue;
+      }
+      if (node.restart !== "bounce" && node.restart !== "input-changed") this.#setRestart(node, "input-changed");
+      if (cause !== undefined) this.#observer?.bounced(node, cause);
+    }
+    for (const node of changed) {
+      if (node.phase === "starting") this.#abortStart(node, node.installed ? "an input changed" : "it was uninstalled");
+      else if (node.phase === "running" && order.mayStop(node)) this.#requestStop(node);
+    }
+    if (order.done) this.#applyOrders.delete(order);
   }
 
   /** A node's start or worker has settled (it is no longer live). */
@@ -658,6 +1017,7 @@ export class EngineLoop {
     const nodes = [...this.#graph.nodes(), ...this.#readiness.retiring.values()];
     for (const node of nodes) {
       this.#clearTimer(node);
+      if (node.supervision !== undefined) this.#dropRestartWaiters(node.supervision, "the engine is stopping");
       node.restart = "none"; // refreshed below
       if (node.phase === "delayed" || node.phase === "ready" || node.phase === "blocked") {
         this.#setPhase(node, "idle");
@@ -666,7 +1026,7 @@ export class EngineLoop {
         node.workerAccepted = false;
         this.#setPhase(node, "idle");
       } else {
-        this.#readiness.refresh(node);
+        this.#refresh(node);
       }
     }
     const shutdown = (this.#shutdown = new ShutdownOrder(this.#graph.nodes()));
@@ -677,9 +1037,24 @@ export class EngineLoop {
     }
   }
 
-  /** During shutdown: `node` no longer holds its inputs up; each input whose last live dependent it was is stopped. */
+  /** During shutdown or an apply: `node` no longer holds its inputs up; each input whose last live dependent it was is stopped. */
   #releaseInputs(node: ManifoldNode): void {
     this.#shutdown?.release(node, (input) => this.#requestStop(input));
+    if (this.#applyOrders.size === 0) return;
+    for (const order of this.#applyOrders) {
+      order.release(node, (input) => this.#requestStop(input));
+      if (order.done) this.#applyOrders.delete(order);
+    }
+  }
+
+  /** The mailbox is empty: the engine may have stopped, or become idle. */
+  #gotIdle(): void {
+    this.#checkFinished();
+    if (this.#busy === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
   }
 
   /** Rule 7: wait() settles once every worker has settled (or is stuck) and no timer is left. */
@@ -699,4 +1074,36 @@ export class EngineLoop {
     if (outcome === undefined) this.#resolveDone();
     else this.#rejectDone(outcome);
   }
+}
+
+/**
+ * Whether a node keeps the engine from being idle: a start scheduled (a
+ * bounce delay, the ready queue), in flight, or a worker stopping. A node
+ * waiting out an error delay, running, idle or stuck does not.
+ */
+function isBusy(node: ManifoldNode): boolean {
+  switch (node.phase) {
+    case "ready":
+    case "blocked":
+      return true;
+    case "starting":
+    case "stopping":
+      return !node.stuck;
+    case "delayed":
+      return node.restart === "bounce" || node.restart === "input-changed";
+    default:
+      return false;
+  }
+}
+
+/** An input of `node` that an apply installs, replaces, removes or restarts: the cause reported for its restart. */
+function changedInput(node: ManifoldNode, changed: ReadonlySet<ManifoldNode>): ManifoldNode | undefined {
+  for (const slot of node.inputSlots) {
+    const input = slot.node;
+    // A new or replacing node (still waiting for its first start) is a change too.
+    if (input !== undefined && (input.startCount === 0 || changed.has(input))) return input;
+  }
+  // An input that was removed has left the graph: find it among the changed by name.
+  for (const other of changed) if (!other.installed && node.indexOfInput(other.name) >= 0) return other;
+  return undefined;
 }

@@ -66,6 +66,11 @@ export class MetricsObserver implements TransitionObserver {
   scheduled(): void {}
   fatal(): void {}
   stuck(): void {}
+  heartbeatMissed(): void {}
+  progress(): void {}
+  quarantined(): void {}
+  released(): void {}
+  stalled(): void {}
   engineStopping(): void {}
   engineStopped(): void {}
 }

@@ -16,6 +16,7 @@ import type { Deadline } from "./deadlines.js";
 import type { Slot } from "./graph.js";
 import type { Manifold } from "./manifold.js";
 import type { LazyAbort } from "./start-context.js";
+import type { SupervisionRecord } from "./supervision.js";
 import type { Worker } from "./workers.js";
 
 /** @internal */
@@ -70,6 +71,8 @@ export class ManifoldNode {
   holding = false;
   /** Rule 9 (kept by readiness.ts): while blocked, how many of its installed inputs are holding; 0 otherwise. */
   holdingInputs = 0;
+  /** Counted in the loop's busy count (see loop.ts `isBusy`): kept so that a change is O(1). */
+  busy = false;
 
   timer: unknown = undefined;
   /** Generation of the pending timer; a firing of an older one is stale. */
@@ -91,6 +94,9 @@ export class ManifoldNode {
 
   /** Callers of `uninstall` waiting for this node to stop. */
   uninstallWaiters: (() => void)[] | undefined = undefined;
+
+  /** Heartbeats, progress, restart limits, manual restarts (supervision.ts): made only for a manifold that uses them. */
+  supervision: SupervisionRecord | undefined = undefined;
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   constructor(name: string, manifold: Manifold<any, any>, inputs: readonly string[], now: number) {

@@ -3,6 +3,8 @@
  * reports) into plain JSON-serialisable data.
  */
 import type { ManifoldNode } from "./node.js";
+import type { FailureRecord } from "./bookkeeping.js";
+import type { ProgressReport, QuarantineReport, SupervisionRecord } from "./supervision.js";
 import { isReporter, type Reporter } from "./workers.js";
 
 /** One entry of a manifold's resource log: a `getResource` call of its last start attempt. */
@@ -16,6 +18,25 @@ export type EngineReport = {
   error?: string;
   /** One entry per installed manifold. */
   manifolds: Record<string, ManifoldReport>;
+  /** When the engine was created: ISO 8601 UTC. */
+  startedAt: string;
+  /** Counts over the engine's life, uninstalled manifolds included. */
+  totals: {
+    /** Workers accepted as started. */
+    starts: number;
+    /** Starts and workers that ended with an error (not a clean completion, MissingError, BounceError, an uninstall or a kill). */
+    failures: number;
+    /** Dependents restarted because an input's worker came or went. */
+    bounces: number;
+  };
+  /** How many installed manifolds are in each state. */
+  counts: Record<ManifoldReport["state"], number>;
+  /** The installed set's generation: every install, uninstall and apply moves it on (see `apply`'s `ifGeneration`). */
+  generation?: number;
+  /** The manifolds the last `installAll`/`apply` with requirements left out because their `when` was false. */
+  skipped?: { name: string; when: string }[];
+  /** The last time the event loop was found blocked (the deadline timer fired 1 s late or more), and how late. */
+  lastStall?: { time: string; lateMs: number };
 };
 
 /** One manifold's entry in an {@link EngineReport}. */
@@ -30,6 +51,14 @@ export type ManifoldReport = {
   error?: string;
   /** Successful starts so far. */
   startCount: number;
+  /** Successful starts after the first: `max(0, startCount - 1)`. */
+  restartCount: number;
+  /** Starts and workers that ended with an error (not a clean completion, MissingError, BounceError or an uninstall). */
+  failureCount: number;
+  /** The last failures (at most 5), newest first. */
+  lastFailures: FailureRecord[];
+  /** Milliseconds the running worker has been up (only while `state` is "started"). */
+  uptimeMs?: number;
   /** ISO 8601 UTC time of the last successful start; kept after the worker stops. */
   lastStart?: string;
   /** The worker's own `report()`, if it is a Reporter (or `{ error }` if that threw). */
@@ -38,6 +67,16 @@ export type ManifoldReport = {
   resourceLog?: ResourceLogEntry[];
   /** The worker (or aborted start) did not settle within its stopTimeout after the engine stopped it. */
   stuck?: boolean;
+  /** ISO 8601 UTC time of the running worker's last `heartbeat()` or `progress()` (heartbeat-supervised manifolds only). */
+  lastHeartbeat?: string;
+  /** The worker's latest `progress(message, details)`. */
+  progress?: ProgressReport;
+  /** The worker missed its heartbeat and its `heartbeatAction` is "report": marked silent until it beats again. */
+  silent?: boolean;
+  /** While its start waits for inputs whose starts are in flight (rule 9): which. */
+  blockedBy?: string[];
+  /** It failed more often than its `restartLimit` allows and is not restarted automatically. */
+  quarantined?: QuarantineReport;
 };
 
 /** ISO 8601 UTC rendering of a clock time. @internal */
@@ -144,18 +183,29 @@ function safeIsReporter(worker: unknown): worker is Reporter {
 }
 
 /**
- * One manifold's report entry. `self` is the engine itself, whose report is
+ * One manifold's report entry. `history` is the engine's bookkeeping. `self` is the engine itself, whose report is
  * never nested in its own (SPEC rule 11); `withWorkerReports` is false when
  * a worker's report() re-entered engine.report().
  * @internal
  */
-export function manifoldReport(node: ManifoldNode, self: unknown, withWorkerReports: boolean): ManifoldReport {
+export function manifoldReport(
+  node: ManifoldNode,
+  self: unknown,
+  withWorkerReports: boolean,
+  history: ReportHistory,
+  wallTime: (deadlineTime: number) => number,
+): ManifoldReport {
   const entry: ManifoldReport = {
     state: node.reportState,
     since: isoTime(node.since),
     inputs: [...node.inputs],
     startCount: node.startCount,
+    restartCount: Math.max(0, node.startCount - 1),
+    failureCount: history.failureCount(node),
+    lastFailures: history.lastFailures(node),
   };
+  const now = history.now();
+  if (node.phase === "running" && node.workerAccepted && node.lastStart !== undefined) entry.uptimeMs = Math.max(0, now - node.lastStart);
   if (node.error !== undefined) entry.error = node.error.message;
   if (node.lastStart !== undefined) entry.lastStart = isoTime(node.lastStart);
   if (node.worker !== undefined && node.worker !== self && safeIsReporter(node.worker)) {
@@ -172,25 +222,67 @@ export function manifoldReport(node: ManifoldNode, self: unknown, withWorkerRepo
     });
   }
   if (node.stuck) entry.stuck = true;
+  if (node.phase === "blocked") entry.blockedBy = blockedBy(node);
+  if (node.supervision !== undefined) addSupervision(entry, node, node.supervision, wallTime);
   return entry;
 }
 
+/** The inputs whose start in flight holds a blocked node's start back (rule 9). */
+function blockedBy(node: ManifoldNode): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < node.inputs.length; i++) if (node.inputSlots[i]?.node?.holding === true) names.push(node.inputs[i] as string);
+  return names;
+}
+
+/** The supervision fields of a manifold's report entry (supervision.ts). */
+function addSupervision(entry: ManifoldReport, node: ManifoldNode, record: SupervisionRecord, wallTime: (deadlineTime: number) => number): void {
+  const watched = node.phase === "running" && record.generation === node.startGeneration;
+  if (watched && record.beaten) entry.lastHeartbeat = isoTime(wallTime(record.lastBeat));
+  if (watched && record.silent) entry.silent = true;
+  const progress = record.progress;
+  if (progress !== undefined) {
+    entry.progress = { message: progress.message, time: isoTime(progress.time) };
+    if (progress.details !== undefined) entry.progress.details = toJsonSafe(progress.details);
+  }
+  const quarantine = record.quarantine;
+  if (quarantine !== undefined) {
+    entry.quarantined = { since: isoTime(quarantine.since), failures: quarantine.failures };
+    if (quarantine.until !== undefined) entry.quarantined.until = isoTime(quarantine.until);
+  }
+}
+
+/** What a report needs from the engine's bookkeeping (bookkeeping.ts). @internal */
+export interface ReportHistory {
+  now(): number;
+  failureCount(node: ManifoldNode): number;
+  lastFailures(node: ManifoldNode): FailureRecord[];
+  startedAt(): string;
+  totals(): EngineReport["totals"];
+}
+
 /**
- * The engine's report: its state, its worst fatal error, and one entry per
- * installed manifold (see {@link manifoldReport} for `self` and
- * `withWorkerReports`).
+ * The engine's report: its state, its worst fatal error, its bookkeeping and
+ * one entry per installed manifold (see {@link manifoldReport} for `self`
+ * and `withWorkerReports`).
  * @internal
  */
 export function engineReport(
   nodes: Iterable<ManifoldNode>,
   state: EngineReport["state"],
   worst: Error | undefined,
+  history: ReportHistory,
   self: unknown,
   withWorkerReports: boolean,
+  wallTime: (deadlineTime: number) => number,
 ): EngineReport {
   const manifolds: Record<string, ManifoldReport> = {};
-  for (const node of nodes) setEntry(manifolds, node.name, manifoldReport(node, self, withWorkerReports));
-  const report: EngineReport = { state, manifolds };
+  const counts = { starting: 0, started: 0, stopping: 0, stopped: 0 };
+  for (const node of nodes) {
+    const entry = manifoldReport(node, self, withWorkerReports, history, wallTime);
+    counts[entry.state]++;
+    setEntry(manifolds, node.name, entry);
+  }
+  const report: EngineReport = { state, manifolds, startedAt: history.startedAt(), totals: history.totals(), counts };
   if (worst !== undefined) report.error = worst.message;
   return report;
 }

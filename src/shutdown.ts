@@ -22,18 +22,38 @@ export class ShutdownOrder {
   readonly #liveDependents = new Map<ManifoldNode, number>();
   /** The nodes counted in their inputs' `#liveDependents`, until they release them. */
   readonly #counted = new Set<ManifoldNode>();
+  /**
+   * For an apply: the inputs each node counted, as they were then (an apply
+   * removes nodes from the graph and installs others under their names, so
+   * the slots no longer lead to them). At shutdown the graph stands still.
+   */
+  readonly #inputsOf: Map<ManifoldNode, ManifoldNode[]> | undefined;
 
-  /** Counts, for every installed node, its live installed dependents. */
-  constructor(installed: Iterable<ManifoldNode>) {
-    for (const node of installed) {
+  /**
+   * Counts, for every node of `nodes`, its live dependents among them: the
+   * whole installed graph at shutdown, or what an apply removes and restarts
+   * (`within` then says which inputs take part; the others are never stopped).
+   */
+  constructor(nodes: Iterable<ManifoldNode>, within?: ReadonlySet<ManifoldNode>) {
+    if (within !== undefined) this.#inputsOf = new Map();
+    for (const node of nodes) {
       // A stuck node holds nobody up: its stuck timer has fired and will not fire again.
       if (!node.live || node.stuck) continue;
       this.#counted.add(node);
+      const counted: ManifoldNode[] = [];
       for (const slot of node.inputSlots) {
         const input = slot.node;
-        if (input !== undefined) this.#liveDependents.set(input, (this.#liveDependents.get(input) ?? 0) + 1);
+        if (input === undefined || (within !== undefined && !within.has(input))) continue;
+        this.#liveDependents.set(input, (this.#liveDependents.get(input) ?? 0) + 1);
+        counted.push(input);
       }
+      this.#inputsOf?.set(node, counted);
     }
+  }
+
+  /** Whether every dependency it counted has been released. */
+  get done(): boolean {
+    return this.#counted.size === 0;
   }
 
   /** Whether `node`'s worker may be killed now: none of its dependents is still live. */
@@ -47,17 +67,23 @@ export class ShutdownOrder {
    */
   release(node: ManifoldNode, stop: (input: ManifoldNode) => void): void {
     if (!this.#counted.delete(node)) return;
-    for (const slot of node.inputSlots) {
-      const input = slot.node;
-      if (input === undefined) continue;
-      const left = this.#liveDependents.get(input);
-      if (left === undefined) continue;
-      if (left > 1) {
-        this.#liveDependents.set(input, left - 1);
-      } else {
-        this.#liveDependents.delete(input);
-        if (input.phase === "running") stop(input);
-      }
+    const inputs = this.#inputsOf?.get(node);
+    if (inputs !== undefined) {
+      this.#inputsOf?.delete(node);
+      for (const input of inputs) this.#releaseInput(input, stop);
+    } else {
+      for (const slot of node.inputSlots) if (slot.node !== undefined) this.#releaseInput(slot.node, stop);
+    }
+  }
+
+  #releaseInput(input: ManifoldNode, stop: (input: ManifoldNode) => void): void {
+    const left = this.#liveDependents.get(input);
+    if (left === undefined) return;
+    if (left > 1) {
+      this.#liveDependents.set(input, left - 1);
+    } else {
+      this.#liveDependents.delete(input);
+      if (input.phase === "running") stop(input);
     }
   }
 }

@@ -128,6 +128,27 @@ class Context implements StartContext {
   get signal(): AbortSignal {
     return this[ATTEMPT].signal;
   }
+
+  // Getters on the prototype, bound on first read: a start that never uses
+  // them pays nothing, and `const { heartbeat } = context` still works.
+  get heartbeat(): () => void {
+    return this[ATTEMPT].heartbeat;
+  }
+
+  get progress(): (message: string, details?: unknown) => void {
+    return this[ATTEMPT].progress;
+  }
+}
+
+/**
+ * Where a worker's signs of life go (the loop): `heartbeat` records a time,
+ * `progress` a message. Both ignore a `generation` that is no longer the
+ * node's current worker, so a replaced worker never touches its successor.
+ * @internal
+ */
+export interface LifeSigns {
+  heartbeat(owner: SnapshotOwner, generation: number): void;
+  progress(owner: SnapshotOwner, generation: number, message: unknown, details: unknown): void;
 }
 
 /**
@@ -142,12 +163,28 @@ export class StartAttempt extends LazyAbort {
   #snapshot: Snapshot | undefined;
   #names: string[] | undefined;
   #errors: (string | undefined)[] | undefined;
+  readonly #generation: number;
+  readonly #signs: LifeSigns;
+  #heartbeat: (() => void) | undefined;
+  #progress: ((message: string, details?: unknown) => void) | undefined;
 
-  constructor(owner: SnapshotOwner, snapshot: Snapshot) {
+  constructor(owner: SnapshotOwner, snapshot: Snapshot, generation: number, signs: LifeSigns) {
     super();
     this.#owner = owner;
     this.#snapshot = snapshot;
+    this.#generation = generation;
+    this.#signs = signs;
     this.context = new Context(owner.name, this);
+  }
+
+  /** The context's `heartbeat`: valid for the life of the worker this attempt returns (unlike getResource). */
+  get heartbeat(): () => void {
+    return (this.#heartbeat ??= () => this.#signs.heartbeat(this.#owner, this.#generation));
+  }
+
+  /** The context's `progress`: likewise. */
+  get progress(): (message: string, details?: unknown) => void {
+    return (this.#progress ??= (message: string, details?: unknown) => this.#signs.progress(this.#owner, this.#generation, message, details));
   }
 
   get name(): string {

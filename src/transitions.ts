@@ -20,6 +20,7 @@
  */
 import type { Verdict } from "./failure.js";
 import type { ManifoldNode, RestartReason } from "./node.js";
+import type { HeartbeatAction } from "./supervision.js";
 
 /**
  * How a start or worker ended, as the event stream reports it:
@@ -65,6 +66,16 @@ export interface TransitionObserver {
   fatal(node: ManifoldNode, error: Error, worst: boolean): void;
   /** `node` did not settle within its stopTimeout after the engine stopped it. */
   stuck(node: ManifoldNode): void;
+  /** `node`'s running worker sent no heartbeat for `silentFor` ms (past its timeout); `action` says what the engine does. */
+  heartbeatMissed(node: ManifoldNode, silentFor: number, action: HeartbeatAction): void;
+  /** `node`'s worker reported progress (its record holds the message). */
+  progress(node: ManifoldNode): void;
+  /** `node` failed too often within its restart limit: it is quarantined (its record says until when). */
+  quarantined(node: ManifoldNode): void;
+  /** `node`'s quarantine ended: a probe ran long enough, or an operator called `engine.restart`. */
+  released(node: ManifoldNode, by: "probe" | "restart"): void;
+  /** The deadline timer fired `late` ms late (the event loop was blocked): heartbeat deadlines got a fresh period. */
+  stalled(late: number): void;
   /** The engine began to stop. */
   engineStopping(): void;
   /** The engine stopped; `error` is what `wait()` rejects with, if anything. */
@@ -116,6 +127,21 @@ export class Observers implements TransitionObserver {
   }
   stuck(node: ManifoldNode): void {
     for (const observer of this.#list) observer.stuck(node);
+  }
+  heartbeatMissed(node: ManifoldNode, silentFor: number, action: HeartbeatAction): void {
+    for (const observer of this.#list) observer.heartbeatMissed(node, silentFor, action);
+  }
+  progress(node: ManifoldNode): void {
+    for (const observer of this.#list) observer.progress(node);
+  }
+  quarantined(node: ManifoldNode): void {
+    for (const observer of this.#list) observer.quarantined(node);
+  }
+  released(node: ManifoldNode, by: "probe" | "restart"): void {
+    for (const observer of this.#list) observer.released(node, by);
+  }
+  stalled(late: number): void {
+    for (const observer of this.#list) observer.stalled(late);
   }
   engineStopping(): void {
     for (const observer of this.#list) observer.engineStopping();

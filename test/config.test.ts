@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ENGINE_CONFIG_KEYS } from "../src/config.js";
 import { Engine, valueWorker, type EngineConfig } from "../src/index.js";
 import { FakeClock, settle } from "./helpers.js";
 
@@ -293,5 +294,116 @@ describe("defaults", () => {
     expect(clock.delays).toEqual([3000, 3600, 4320, 5184]);
     engine.kill();
     await engine.wait();
+  });
+});
+
+/** Three typos of `key`: a wrong case, a letter dropped, two different neighbours swapped (from the middle on). */
+function typosOf(key: string): string[] {
+  let at = Math.floor(key.length / 2);
+  while (key[at] === key[at - 1]) at++;
+  return [
+    key[0]?.toUpperCase() + key.slice(1),
+    key.slice(0, -1),
+    key.slice(0, at - 1) + key[at] + key[at - 1] + key.slice(at + 1),
+  ];
+}
+
+/**
+ * A valid value for every option, so that only the key is on trial. (An option
+ * added to ENGINE_CONFIG_KEYS needs a line here: the type says so.)
+ */
+const validValues: Required<{ [K in (typeof ENGINE_CONFIG_KEYS)[number]]: unknown }> = {
+  isFatal: () => false,
+  worstError: (a: unknown) => a,
+  filter: (error: unknown) => error,
+  errorDelay: 100,
+  bounceDelay: 1,
+  backoffFactor: 2,
+  backoffResetTime: 1000,
+  maxDelay: 1000,
+  jitter: 0,
+  stopTimeout: 1000,
+  clock: new FakeClock(),
+  logger: goodLogger,
+  metrics: { recordStart: noop },
+  random: () => 0.5,
+  heartbeatTimeout: 1000,
+  heartbeatAction: "report",
+  restartLimit: { count: 5, within: 60_000 },
+  quarantineTime: 1000,
+};
+
+describe("unknown options are refused, naming the key and suggesting the option meant", () => {
+  it("knows exactly the options of EngineConfig (and the table below covers each)", () => {
+    expect([...ENGINE_CONFIG_KEYS].sort()).toEqual(Object.keys(validValues).sort());
+  });
+
+  describe.each(ENGINE_CONFIG_KEYS.map((key) => [key]))("%s", (key) => {
+    it.each(typosOf(key).map((typo) => [typo]))(`refuses the typo %s and suggests "${key}"`, (typo) => {
+      expect(typo).not.toBe(key);
+      let thrown: unknown;
+      try {
+        engineWith({ [typo]: validValues[key] });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect((thrown as Error).message).toContain(`unknown option ${JSON.stringify(typo)}; did you mean ${JSON.stringify(key)}?`);
+      expect((thrown as Error).message).toMatch(/^new Engine\(config\): /);
+    });
+
+    it("refuses the typo next to a valid option, with the same message", () => {
+      const [typo] = typosOf(key) as [string];
+      const others = ENGINE_CONFIG_KEYS.filter((other) => other !== key && other !== "clock");
+      const config = Object.fromEntries([...others.map((other) => [other, validValues[other]]), [typo, validValues[key]]]);
+      expect(() => engineWith(config)).toThrow(`unknown option ${JSON.stringify(typo)}; did you mean ${JSON.stringify(key)}?`);
+    });
+
+    it("accepts the option spelt right", async () => {
+      await expectWorking({ [key]: key === "clock" ? new FakeClock() : validValues[key] } as EngineConfig);
+    });
+  });
+
+  it.each([
+    ["ErrorDelay", "errorDelay"],
+    ["errordelay", "errorDelay"],
+    ["bounce_delay", "bounceDelay"],
+    ["backoffFact", "backoffFactor"],
+    ["stop", "stopTimeout"],
+    ["isfatal", "isFatal"],
+    ["stopTimout", "stopTimeout"],
+    ["jiter", "jitter"],
+    ["loger", "logger"],
+  ])("%s suggests %s", (typo, key) => {
+    expect(() => engineWith({ [typo]: 1 })).toThrow(`unknown option ${JSON.stringify(typo)}; did you mean ${JSON.stringify(key)}?`);
+  });
+
+  it.each([["verbose"], ["x"], ["concurrency"], ["__proto__x"]])("refuses %s, with nothing close, telling the user to remove it and listing the options", (key) => {
+    expect(() => engineWith({ [key]: true })).toThrow(
+      `new Engine(config): unknown option ${JSON.stringify(key)}; remove it (the options are ${ENGINE_CONFIG_KEYS.join(", ")})`,
+    );
+  });
+
+  it("refuses an unknown key even when its value is undefined (the key itself is the mistake)", () => {
+    expect(() => engineWith({ errorDelay: 5, ErrorDelay: undefined })).toThrow(/unknown option "ErrorDelay"; did you mean "errorDelay"\?/);
+  });
+
+  it("reports the unknown key before an invalid value of another field", () => {
+    expect(() => engineWith({ jitter: 7, maxdelay: 5 })).toThrow(/unknown option "maxdelay"; did you mean "maxDelay"\?/);
+  });
+
+  it("ignores symbol keys and inherited keys: only what an object literal or a spread writes counts", async () => {
+    const base = { inheritedOption: true };
+    const config = Object.create(base) as Record<string | symbol, unknown>;
+    config[Symbol("tag")] = "mine";
+    config.errorDelay = 10;
+    await expectWorking(config as EngineConfig);
+  });
+
+  it("refuses a config whose keys cannot be read with a TypeError", () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(() => engineWith(proxy)).toThrow(TypeError);
+    expect(() => engineWith(proxy)).toThrow(/new Engine\(config\): the config's keys cannot be read/);
   });
 });

@@ -1,3 +1,8 @@
+/**
+ * Errors: the classes the package exports, `errorIs`, and how the engine reads
+ * what user code throws (engine errors found along cause chains, non-Error
+ * throwables wrapped in Errors that name the manifold).
+ */
 import { describe, expect, it } from "vitest";
 import {
   AlreadyInstalledError,
@@ -8,7 +13,12 @@ import {
   MissingError,
   ShutdownTimeoutError,
   UninstallError,
+  valueWorker,
+  type Worker,
 } from "../src/index.js";
+import { entry, failOnUnhandledRejections, makeEngine, settle, stop, TestWorker, valueManifold } from "./fixtures.js";
+
+failOnUnhandledRejections();
 
 // Every class the package exports, with the default message its constructor gives.
 const classes = [
@@ -184,5 +194,246 @@ describe("errorIs", () => {
 
   it("stops at a non-object cause", () => {
     expect(errorIs(new Error("x", { cause: "MissingError" }), MissingError)).toBe(false);
+  });
+});
+
+describe("engine errors are recognised along cause chains", () => {
+  it("a wrapped MissingError stops the manifold without a restart", async () => {
+    const { engine, clock } = makeEngine();
+    const worker = new TestWorker("a");
+    engine.install("a", { inputs: [], start: () => worker });
+    await settle();
+    worker.fail(new Error("wrapper", { cause: new MissingError("db gone") }));
+    await settle();
+    expect(entry(engine, "a")).toMatchObject({ state: "stopped", error: "wrapper", startCount: 1 });
+    expect(clock.pending).toEqual([]);
+    await stop(engine);
+  });
+
+  it("a wrapped BounceError restarts after bounceDelay, never backed off", async () => {
+    const { engine, clock } = makeEngine({ bounceDelay: 25, errorDelay: 1000, backoffFactor: 2 });
+    let calls = 0;
+    engine.install("a", {
+      inputs: [],
+      start: () => {
+        calls++;
+        throw new Error(`bounce me ${calls}`, { cause: new BounceError() });
+      },
+    });
+    await settle();
+    for (let i = 0; i < 3; i++) await clock.fireNext();
+    expect(calls).toBe(4);
+    expect(clock.delays).toEqual([25, 25, 25, 25]);
+    await stop(engine);
+  });
+
+  it("isFatal written with errorIs sees through wrapping, and wait() rejects with the wrapper", async () => {
+    class DiskFull extends Error {}
+    const { engine } = makeEngine({ isFatal: (error) => errorIs(error, DiskFull) });
+    const worker = new TestWorker("a");
+    engine.install("a", { inputs: [], start: () => worker });
+    engine.install("other", valueManifold(0));
+    await settle();
+    const wrapper = new Error("write failed", { cause: new DiskFull("no space") });
+    worker.fail(wrapper);
+    await expect(engine.wait()).rejects.toBe(wrapper);
+    expect(engine.report()).toMatchObject({ state: "stopped", error: "write failed" });
+  });
+});
+
+describe("non-Error throwables are wrapped in Errors", () => {
+  const values: [string, unknown, RegExp][] = [
+    ["a string", "boom", /"boom"/],
+    ["undefined", undefined, /undefined/],
+    ["null", null, /null/],
+    ["a number", 42, /42/],
+    ["a plain object", { code: "E_LOST" }, /E_LOST/],
+  ];
+
+  it.each(values)("%s thrown by a start function", async (_label, value, shows) => {
+    const seen: unknown[] = [];
+    const { engine } = makeEngine({ isFatal: (error) => (seen.push(error), false) });
+    engine.install("m", {
+      inputs: [],
+      start: () => {
+        throw value;
+      },
+    });
+    await settle();
+    expect(seen).toHaveLength(1);
+    const error = seen[0] as Error;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.cause).toBe(value);
+    expect(error.message).toMatch(/"m"/);
+    expect(error.message).toMatch(shows);
+    expect(entry(engine, "m").error).toBe(error.message);
+    await stop(engine);
+  });
+
+  it.each(values)("%s rejected by a worker's wait()", async (_label, value, shows) => {
+    const seen: unknown[] = [];
+    const { engine } = makeEngine({ isFatal: (error) => (seen.push(error), false) });
+    const worker = new TestWorker("m");
+    engine.install("m", { inputs: [], start: () => worker });
+    await settle();
+    worker.fail(value);
+    await settle();
+    const error = seen[0] as Error;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.cause).toBe(value);
+    expect(error.message).toMatch(/"m"/);
+    expect(error.message).toMatch(shows);
+    await stop(engine);
+  });
+
+  it.each(values)("%s rejected by an asynchronous start", async (_label, value, shows) => {
+    const seen: unknown[] = [];
+    const { engine } = makeEngine({ isFatal: (error) => (seen.push(error), false) });
+    engine.install("m", { inputs: [], start: () => Promise.reject(value) as Promise<Worker> });
+    await settle();
+    const error = seen[0] as Error;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.cause).toBe(value);
+    expect(error.message).toMatch(shows);
+    await stop(engine);
+  });
+
+  it("a filter is only ever called with Errors", async () => {
+    const filtered: unknown[] = [];
+    const { engine } = makeEngine();
+    engine.install("m", {
+      inputs: [],
+      start: () => {
+        throw "raw";
+      },
+      filter: (error) => (filtered.push(error), error),
+    });
+    await settle();
+    expect(filtered).toHaveLength(1);
+    expect(filtered[0]).toBeInstanceOf(Error);
+    expect((filtered[0] as Error).cause).toBe("raw");
+    await stop(engine);
+  });
+
+  it("a non-Error thrown by a filter", async () => {
+    const seen: unknown[] = [];
+    const { engine } = makeEngine({ isFatal: (error) => (seen.push(error), false) });
+    engine.install("m", {
+      inputs: [],
+      start: () => {
+        throw new Error("original");
+      },
+      filter: () => {
+        throw { reason: "filter broke" };
+      },
+    });
+    await settle();
+    const error = seen[0] as Error;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.message).toMatch(/filter broke/);
+    expect(error.message).toMatch(/"m"/);
+    expect(error.cause).toEqual({ reason: "filter broke" });
+    await stop(engine);
+  });
+
+  it("a non-Error returned by a filter", async () => {
+    const seen: unknown[] = [];
+    const { engine } = makeEngine({ isFatal: (error) => (seen.push(error), false) });
+    engine.install("m", {
+      inputs: [],
+      start: () => {
+        throw new Error("original");
+      },
+      filter: () => "converted",
+    });
+    await settle();
+    const error = seen[0] as Error;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.cause).toBe("converted");
+    expect(entry(engine, "m").error).toMatch(/"converted"/);
+    await stop(engine);
+  });
+
+  it("a non-Error thrown by an output function reaches the dependent's start error wrapped", async () => {
+    const seen: unknown[] = [];
+    const { engine } = makeEngine({ isFatal: (error) => (seen.push(error), false) });
+    engine.install("a", {
+      inputs: [],
+      start: () => valueWorker(0),
+      output: () => {
+        throw "no output today";
+      },
+    });
+    engine.install("b", {
+      inputs: ["a"],
+      start: (context) => {
+        context.getResource("a");
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    const error = seen[0] as Error;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.cause).toBe("no output today");
+    expect(error.message).toMatch(/"b"/);
+    // The resource log shows it readably too.
+    expect(entry(engine, "b").resourceLog?.[0]?.error).toMatch(/no output today/);
+    await stop(engine);
+  });
+
+  it("wait() rejects with an Error when the fatal throwable was not one", async () => {
+    const { engine } = makeEngine({ isFatal: () => true });
+    engine.install("m", {
+      inputs: [],
+      start: () => {
+        throw "fatal string";
+      },
+    });
+    const error = await engine.wait().then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).cause).toBe("fatal string");
+    expect(engine.report().error).toMatch(/fatal string/);
+  });
+
+  it("wait() rejects with an Error when the config filter returns a non-Error", async () => {
+    const { engine } = makeEngine({ isFatal: () => true, filter: () => 404 });
+    engine.install("m", {
+      inputs: [],
+      start: () => {
+        throw new Error("fatal");
+      },
+    });
+    const error = await engine.wait().then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).cause).toBe(404);
+    // The report keeps the error before the config filter.
+    expect(engine.report().error).toBe("fatal");
+  });
+
+  it("worstError returning a non-Error is wrapped too", async () => {
+    const { engine } = makeEngine({ isFatal: () => true, worstError: () => "the worst" });
+    const a = new TestWorker("a", { stopOnKill: false });
+    engine.install("a", { inputs: [], start: () => a });
+    engine.install("b", {
+      inputs: [],
+      start: () => {
+        throw new Error("first fatal");
+      },
+    });
+    await settle();
+    // "b" was fatal; while the engine stops, "a" fails too and worstError ranks them.
+    a.fail(new Error("second fatal"));
+    const error = await engine.wait().then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).cause).toBe("the worst");
   });
 });

@@ -1,7 +1,10 @@
 /**
- * Hostile input: malformed calls, broken workers and awkward names. Every
- * refusal must be the documented error class with a message that names the
- * manifold and what is wrong, and the engine must keep working afterwards.
+ * Hostile input and user code that misbehaves (rule 10): malformed calls,
+ * broken workers, failing start, output, filter, isFatal, worstError, logger
+ * and metrics, and awkward names. Every refusal must be the documented error
+ * class with a message that names the manifold and what is wrong; every
+ * failure of user code becomes that manifold's error or a log line; and the
+ * engine must keep working afterwards.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -16,13 +19,25 @@ import {
   validate,
   valueWorker,
   type ErrorClass,
+  type EngineReport,
   type Manifold,
   type ManifoldReport,
   type Manifolds,
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker, failOnUnhandledRejections, expectStillWorking } from "./helpers.js";
+import {
+  entry,
+  expectStillWorking,
+  failOnUnhandledRejections,
+  failureOf,
+  hasEntry,
+  makeEngine,
+  settle,
+  stop,
+  TestWorker,
+  valueManifold,
+} from "./fixtures.js";
 
 // ------------------------------------------------------------------ helpers
 
@@ -31,30 +46,6 @@ failOnUnhandledRejections();
 
 /** Lets the type system through: these calls are malformed on purpose. */
 const any = (value: unknown): never => value as never;
-
-const good = (): Manifold => ({ inputs: [], start: () => valueWorker(0) });
-
-/** The error a call throws or its promise rejects with. */
-async function failureOf(call: () => unknown): Promise<Error> {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    return error as Error;
-  }
-  if (result instanceof Promise) {
-    try {
-      await result;
-    } catch (error) {
-      return error as Error;
-    }
-  }
-  throw new Error(`expected the call to fail; it returned ${String(result)}`);
-}
-
-function entry(engine: Engine, name: string): ManifoldReport | undefined {
-  return Object.getOwnPropertyDescriptor(engine.report().manifolds, name)?.value as ManifoldReport | undefined;
-}
 
 
 /** Runs `use` inside the start function of a new manifold `name` (inputs `inputs`) and returns what it throws. */
@@ -104,13 +95,13 @@ type Row = {
 
 const rows: Row[] = [
   // Names.
-  { title: "a number as name", call: (e) => e.install(any(42), good()), error: TypeError, message: /manifold name must be a non-empty string.*number 42/ },
-  { title: "an empty name", call: (e) => e.install("", good()), error: TypeError, message: /manifold name must be a non-empty string.*""/ },
-  { title: "null as name", call: (e) => e.install(any(null), good()), error: TypeError, message: /manifold name.*null/ },
-  { title: "undefined as name", call: (e) => e.install(any(undefined), good()), error: TypeError, message: /manifold name.*undefined/ },
-  { title: "a symbol as name", call: (e) => e.install(any(Symbol("s")), good()), error: TypeError, message: /manifold name.*symbol/ },
-  { title: "an object without a name as name", call: (e) => e.install(any({}), good()), error: TypeError, message: /manifold name.*an object/ },
-  { title: "a token with an empty name", call: (e) => e.install(any({ name: "" }), good()), error: TypeError, message: /manifold name/ },
+  { title: "a number as name", call: (e) => e.install(any(42), valueManifold(0)), error: TypeError, message: /manifold name must be a non-empty string.*number 42/ },
+  { title: "an empty name", call: (e) => e.install("", valueManifold(0)), error: TypeError, message: /manifold name must be a non-empty string.*""/ },
+  { title: "null as name", call: (e) => e.install(any(null), valueManifold(0)), error: TypeError, message: /manifold name.*null/ },
+  { title: "undefined as name", call: (e) => e.install(any(undefined), valueManifold(0)), error: TypeError, message: /manifold name.*undefined/ },
+  { title: "a symbol as name", call: (e) => e.install(any(Symbol("s")), valueManifold(0)), error: TypeError, message: /manifold name.*symbol/ },
+  { title: "an object without a name as name", call: (e) => e.install(any({}), valueManifold(0)), error: TypeError, message: /manifold name.*an object/ },
+  { title: "a token with an empty name", call: (e) => e.install(any({ name: "" }), valueManifold(0)), error: TypeError, message: /manifold name/ },
   // The manifold itself.
   { title: "null as manifold", call: (e) => e.install("h-null", any(null)), error: TypeError, message: /manifold "h-null" must be an object.*null/ },
   { title: "a string as manifold", call: (e) => e.install("h-str", any("manifold")), error: TypeError, message: /manifold "h-str" must be an object/ },
@@ -154,8 +145,8 @@ const rows: Row[] = [
   {
     title: "a name already installed",
     call: (e) => {
-      e.install("h-taken", good());
-      e.install("h-taken", good());
+      e.install("h-taken", valueManifold(0));
+      e.install("h-taken", valueManifold(0));
     },
     error: AlreadyInstalledError,
     message: /"h-taken" is already installed/,
@@ -175,17 +166,17 @@ const rows: Row[] = [
   { title: "installAll(null)", call: (e) => e.installAll(any(null)), error: TypeError, message: /installAll\(manifolds\).*null/ },
   {
     title: "installAll with one malformed manifold",
-    call: (e) => e.installAll({ "h-all-ok": good(), "h-all-bad": any({ inputs: [], start: 1 }) }),
+    call: (e) => e.installAll({ "h-all-ok": valueManifold(0), "h-all-bad": any({ inputs: [], start: 1 }) }),
     error: TypeError,
     message: /manifold "h-all-bad": start must be a function/,
-    check: (_error, e) => expect(entry(e, "h-all-ok")).toBeUndefined(),
+    check: (_error, e) => expect(hasEntry(e, "h-all-ok")).toBe(false),
   },
   {
     title: "installAll with a cycle",
     call: (e) => e.installAll({ "h-all-x": { inputs: ["h-all-y"], start: () => valueWorker(0) }, "h-all-y": { inputs: ["h-all-x"], start: () => valueWorker(0) } }),
     error: CycleError,
     message: /"h-all-x".*"h-all-y"|"h-all-y".*"h-all-x"/,
-    check: (_error, e) => expect(entry(e, "h-all-x")).toBeUndefined(),
+    check: (_error, e) => expect(hasEntry(e, "h-all-x")).toBe(false),
   },
   // uninstall rejects rather than throws.
   { title: "uninstall with a number", call: (e) => e.uninstall(any(42)), error: TypeError, message: /uninstall\(name\).*number 42/ },
@@ -218,7 +209,7 @@ const rows: Row[] = [
 describe("malformed calls are refused with a precise error, and the same engine keeps working", () => {
   let engine: Engine;
   beforeAll(() => {
-    engine = new Engine({ clock: new FakeClock(), jitter: 0, bounceDelay: 0 });
+    ({ engine } = makeEngine());
   });
   afterAll(async () => {
     engine.kill();
@@ -259,12 +250,12 @@ describe("malformed calls are refused with a precise error, and the same engine 
 
 describe("a stopped engine refuses changes", () => {
   it.each([
-    ["install", (e: Engine) => e.install("late", good()), /cannot install manifold "late": the engine is stopping or stopped/],
-    ["installAll", (e: Engine) => e.installAll({ late: good() }), /cannot install manifold "late": the engine is stopping or stopped/],
+    ["install", (e: Engine) => e.install("late", valueManifold(0)), /cannot install manifold "late": the engine is stopping or stopped/],
+    ["installAll", (e: Engine) => e.installAll({ late: valueManifold(0) }), /cannot install manifold "late": the engine is stopping or stopped/],
     ["uninstall of an installed name", (e: Engine) => e.uninstall("early"), /cannot uninstall manifold "early": the engine is stopping or stopped/],
     ["uninstall of an unknown name", (e: Engine) => e.uninstall("ghost"), /cannot uninstall manifold "ghost"/],
   ] as const)("%s throws or rejects EngineStoppedError, while stopping and once stopped", async (_label, call, message) => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     const slow = new TestWorker("early", { stopOnKill: false });
     engine.install("early", { inputs: [], start: () => slow });
     await settle();
@@ -283,7 +274,7 @@ describe("a stopped engine refuses changes", () => {
   });
 
   it("kill() stays harmless after the engine stopped", async () => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     engine.kill();
     await engine.wait();
     expect(() => engine.kill()).not.toThrow();
@@ -363,15 +354,15 @@ const recordedRows: RecordedRow[] = [
 
 describe("broken workers and failing user code are recorded as the manifold's error; the engine keeps running", () => {
   it.each(recordedRows.map((row) => [row.title, row] as const))("%s", async (_title, { manifold, inputs, error }) => {
-    const engine = new Engine({ clock: new FakeClock(), jitter: 0, bounceDelay: 0, errorDelay: 1000 });
+    const { engine } = makeEngine({ errorDelay: 1000 });
     if (inputs !== undefined) engine.installAll(inputs);
     expect(() => engine.install("bad", manifold)).not.toThrow();
     await settle();
     expect(engine.report().state).toBe("started");
     const bad = entry(engine, "bad");
-    expect(bad?.error).toMatch(error);
+    expect(bad.error).toMatch(error);
     // Retried after errorDelay like any failure, not dropped or wedged.
-    expect(bad?.state).toBe("starting");
+    expect(bad.state).toBe("starting");
     await expectStillWorking(engine);
     expect(() => JSON.stringify(engine.report())).not.toThrow();
     engine.kill();
@@ -443,7 +434,7 @@ describe("a worker's report is made safe", () => {
     ],
   ];
   it.each(reportRows)("when report() %s, the engine report stays JSON-serialisable", async (_label, report, check) => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     reentrant = engine;
     engine.install("w", reporting(report));
     await settle();
@@ -505,7 +496,7 @@ describe("names that are Object.prototype keys", () => {
   });
 
   it("install, start, appear as own report keys, and serve as inputs", async () => {
-    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const { engine } = makeEngine();
     for (const name of names) {
       engine.install(name, { inputs: [], start: () => valueWorker({ polluted: true, name }), output: (w) => w.value });
     }
@@ -533,11 +524,11 @@ describe("names that are Object.prototype keys", () => {
   });
 
   it("installAll with an own __proto__ key installs it as a manifold", async () => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     const group: Manifolds = {};
     // Own keys, as JSON.parse or a computed key would make them.
-    Object.defineProperty(group, "__proto__", { value: good(), enumerable: true });
-    Object.defineProperty(group, "constructor", { value: good(), enumerable: true });
+    Object.defineProperty(group, "__proto__", { value: valueManifold(0), enumerable: true });
+    Object.defineProperty(group, "constructor", { value: valueManifold(0), enumerable: true });
     engine.installAll(group);
     await settle();
     expect(Object.keys(engine.report().manifolds).sort()).toEqual(["__proto__", "constructor"]);
@@ -546,13 +537,13 @@ describe("names that are Object.prototype keys", () => {
   });
 
   it("a worker report with a __proto__ key pollutes nothing", async () => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     engine.install("w", {
       inputs: [],
       start: () => Object.assign(valueWorker(0), { report: () => JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}') as Record<string, unknown> }),
     });
     await settle();
-    const report = entry(engine, "w")?.report as Record<string, unknown>;
+    const report = entry(engine, "w").report as Record<string, unknown>;
     expect(Object.hasOwn(report, "__proto__")).toBe(true);
     expect(report.ok).toBe(1);
     expect(Object.getPrototypeOf(report)).toBe(Object.prototype);
@@ -563,7 +554,7 @@ describe("names that are Object.prototype keys", () => {
 
 describe("size", () => {
   it("a 10,000-character name installs, starts and is reported in full", async () => {
-    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const { engine } = makeEngine();
     engine.install(LONG, { inputs: [], start: () => valueWorker("long"), output: (w) => w.value });
     let got: unknown;
     engine.install("user", {
@@ -574,11 +565,11 @@ describe("size", () => {
       },
     });
     await settle();
-    expect(entry(engine, LONG)?.state).toBe("started");
+    expect(entry(engine, LONG).state).toBe("started");
     expect(got).toBe("long");
-    expect(entry(engine, "user")?.inputs).toEqual([LONG]);
+    expect(entry(engine, "user").inputs).toEqual([LONG]);
     // Errors about it quote a shortened name.
-    const error = await failureOf(() => engine.install(LONG, good()));
+    const error = await failureOf(() => engine.install(LONG, valueManifold(0)));
     expect(error).toBeInstanceOf(AlreadyInstalledError);
     expect((error as AlreadyInstalledError).manifoldName).toBe(LONG);
     engine.kill();
@@ -586,7 +577,7 @@ describe("size", () => {
   });
 
   it("a manifold with 10,000 inputs installs, starts once after all of them, and gets each", async () => {
-    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const { engine } = makeEngine();
     const names = Array.from({ length: 10_000 }, (_, i) => `input-${i}`);
     const group: Manifolds = {};
     for (const [i, name] of names.entries()) group[name] = { inputs: [], start: () => valueWorker(i), output: (w: { value: number }) => w.value };
@@ -610,10 +601,224 @@ describe("size", () => {
     expect(available).toBe(10_000);
     expect(sum).toBe((9_999 * 10_000) / 2);
     const wide = entry(engine, "wide");
-    expect(wide?.state).toBe("started");
-    expect(wide?.inputs).toHaveLength(10_000);
-    expect(wide?.resourceLog).toHaveLength(10_000);
+    expect(wide.state).toBe("started");
+    expect(wide.inputs).toHaveLength(10_000);
+    expect(wide.resourceLog).toHaveLength(10_000);
     engine.kill();
     await engine.wait();
+  });
+});
+
+// ------------------------------------------------------------------ rule 10, one kind of user code at a time
+
+describe("user code never crashes the engine (rule 10)", () => {
+  it("a start function that throws or rejects", async () => {
+    const { engine, clock } = makeEngine({ errorDelay: 100 });
+    engine.install("sync", {
+      inputs: [],
+      start: () => {
+        throw new Error("sync");
+      },
+    });
+    engine.install("async", { inputs: [], start: async () => Promise.reject(new Error("async")) });
+    await settle();
+    expect(entry(engine, "sync").error).toBe("sync");
+    expect(entry(engine, "async").error).toBe("async");
+    expect(clock.pending).toHaveLength(2);
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("an output function that throws", async () => {
+    const { engine } = makeEngine();
+    engine.install("a", {
+      inputs: [],
+      start: () => valueWorker(0),
+      output: () => {
+        throw new Error("output");
+      },
+    });
+    engine.install("b", {
+      inputs: ["a"],
+      start: (context) => {
+        context.getResource("a");
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    expect(entry(engine, "b").error).toBe("output");
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("a filter that throws", async () => {
+    const { engine } = makeEngine();
+    const worker = new TestWorker("a");
+    engine.install("a", {
+      inputs: [],
+      start: () => worker,
+      filter: () => {
+        throw new Error("filter");
+      },
+    });
+    await settle();
+    worker.fail(new Error("worker"));
+    await settle();
+    expect(entry(engine, "a").error).toBe("filter");
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("a worker whose report() throws", async () => {
+    const { engine } = makeEngine();
+    engine.install("a", {
+      inputs: [],
+      start: () =>
+        Object.assign(valueWorker(0), {
+          report: (): Record<string, unknown> => {
+            throw new Error("report");
+          },
+        }),
+    });
+    await settle();
+    let report: EngineReport | undefined;
+    expect(() => (report = engine.report())).not.toThrow();
+    expect(report?.manifolds.a?.report).toEqual({ error: "report" });
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("a worker whose kill() throws", async () => {
+    const { engine } = makeEngine();
+    const worker = new TestWorker("a");
+    engine.install("a", {
+      inputs: [],
+      start: () => ({
+        kill: () => {
+          worker.kill();
+          throw new Error("kill");
+        },
+        wait: () => worker.wait(),
+      }),
+    });
+    await settle();
+    await expect(engine.uninstall("a")).resolves.toBeUndefined();
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("a worker whose wait() throws synchronously", async () => {
+    const { engine } = makeEngine({ errorDelay: 100 });
+    engine.install("a", {
+      inputs: [],
+      start: () => ({
+        kill: () => undefined,
+        wait: () => {
+          throw new Error("wait");
+        },
+      }),
+    });
+    await settle();
+    expect(entry(engine, "a").error).toBe("wait");
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("an isFatal that throws counts the error as not fatal", async () => {
+    const { engine, clock } = makeEngine({
+      errorDelay: 100,
+      isFatal: () => {
+        throw new Error("isFatal");
+      },
+    });
+    engine.install("a", {
+      inputs: [],
+      start: () => {
+        throw new Error("start");
+      },
+    });
+    await settle();
+    expect(engine.report().state).toBe("started");
+    expect(clock.delays).toEqual([100]);
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("a worstError that throws keeps the previous worst error", async () => {
+    const first = new Error("first fatal");
+    const { engine } = makeEngine({
+      isFatal: () => true,
+      worstError: () => {
+        throw new Error("worstError");
+      },
+    });
+    const slow = new TestWorker("slow", { stopOnKill: false });
+    engine.install("slow", { inputs: [], start: () => slow });
+    engine.install("fatal", {
+      inputs: [],
+      start: () => {
+        throw first;
+      },
+    });
+    await settle();
+    slow.fail(new Error("second fatal"));
+    await expect(engine.wait()).rejects.toBe(first);
+    expect(engine.report().error).toBe("first fatal");
+  });
+
+  it("a config filter that throws makes wait() reject with what it threw, not an unhandled rejection", async () => {
+    const filterError = new Error("config filter");
+    const { engine } = makeEngine({
+      isFatal: () => true,
+      filter: () => {
+        throw filterError;
+      },
+    });
+    engine.install("a", {
+      inputs: [],
+      start: () => {
+        throw new Error("fatal");
+      },
+    });
+    await expect(engine.wait()).rejects.toBe(filterError);
+  });
+
+  it("metrics.recordStart that throws", async () => {
+    const { engine } = makeEngine({
+      metrics: {
+        recordStart: () => {
+          throw new Error("metrics");
+        },
+      },
+    });
+    await expectStillWorking(engine);
+    await stop(engine);
+  });
+
+  it("a logger whose every method throws", async () => {
+    const boom = (): void => {
+      throw new Error("logger");
+    };
+    const { engine, clock } = makeEngine({
+      errorDelay: 100,
+      isFatal: (error) => error instanceof Error && error.message === "fatal",
+      logger: { debug: boom, info: boom, warn: boom, error: boom },
+    });
+    engine.install("failing", {
+      inputs: [],
+      start: () => {
+        throw new Error("ordinary");
+      },
+    });
+    await settle();
+    await clock.advance(100);
+    await expectStillWorking(engine);
+    engine.install("fatal", {
+      inputs: [],
+      start: () => {
+        throw new Error("fatal");
+      },
+    });
+    await expect(engine.wait()).rejects.toThrow("fatal");
   });
 });

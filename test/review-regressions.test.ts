@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
-import { Deadlines as Watchdog } from "../src/deadlines.js";
+import { Deadlines } from "../src/deadlines.js";
 import {
   BounceError,
   createWorker,
@@ -16,7 +16,9 @@ import {
   valueWorker,
   type Manifold,
 } from "../src/index.js";
-import { FakeClock, idleWorker, settle, TestWorker } from "./helpers.js";
+import { failOnUnhandledRejections, idleWorker, makeEngine, settle, TestClock, TestWorker } from "./fixtures.js";
+
+failOnUnhandledRejections();
 
 describe("restarts with no delay never starve the event loop", () => {
   it("a start that throws at once, with errorDelay 0, still lets kill() stop the engine", async () => {
@@ -65,7 +67,7 @@ describe("restarts with no delay never starve the event loop", () => {
 
 describe("re-entrant calls from user code", () => {
   it("after kill() from inside a start function, install throws and uninstall rejects at once", async () => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     const outcomes: unknown[] = [];
     engine.install("killer", {
       inputs: [],
@@ -89,7 +91,7 @@ describe("re-entrant calls from user code", () => {
   });
 
   it("a filter that uninstalls its own manifold while its worker stops still bounces the dependents", async () => {
-    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const { engine } = makeEngine();
     const db = new TestWorker("db");
     const apiStarts: boolean[] = [];
     engine.install("db", {
@@ -119,7 +121,7 @@ describe("re-entrant calls from user code", () => {
   });
 
   it("uninstall() does not run start functions synchronously inside it", async () => {
-    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const { engine } = makeEngine();
     const calls: string[] = [];
     engine.install("x", { inputs: [], start: () => valueWorker(0) });
     await settle();
@@ -141,7 +143,7 @@ describe("re-entrant calls from user code", () => {
 
 describe("user values the engine cannot read", () => {
   it("a throwing random() falls back to no spread instead of wedging the manifold", async () => {
-    const clock = new FakeClock();
+    const clock = new TestClock();
     const engine = new Engine({
       clock,
       errorDelay: 100,
@@ -194,7 +196,7 @@ describe("user values the engine cannot read", () => {
 
 describe("start contexts", () => {
   it("getResource and hasResource work when destructured", async () => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     const seen: unknown[] = [];
     engine.install("a", { inputs: [], start: () => valueWorker("A"), output: (worker) => worker.value });
     engine.install("b", {
@@ -211,7 +213,7 @@ describe("start contexts", () => {
   });
 
   it("an aborted start's signal says why: input change, uninstall or engine stop", async () => {
-    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0 });
+    const { engine } = makeEngine();
     const reasons: string[] = [];
     const pending: Manifold = {
       inputs: ["a"],
@@ -283,8 +285,8 @@ describe("cycle checks", () => {
 describe("found by the property tests", () => {
   it("after a fatal worker error, an input is not killed before its dependent's start in flight has settled", async () => {
     // m0 -> m1 -> m2: m1 runs, m2's start is in flight, m0 fails fatally.
-    const engine = new Engine({ clock: new FakeClock(), bounceDelay: 0, isFatal: (error) => errorIs(error, FatalError) });
-    class FatalError extends Error {}
+    const { engine } = makeEngine({ isFatal: (error) => errorIs(error, Fatal) });
+    class Fatal extends Error {}
     const m0 = new TestWorker("m0");
     const m1 = new TestWorker("m1");
     const events: string[] = [];
@@ -307,7 +309,7 @@ describe("found by the property tests", () => {
         }),
     });
     await settle();
-    m0.fail(new FatalError("fatal"));
+    m0.fail(new Fatal("fatal"));
     await settle();
     expect(events).toEqual(["abort m2"]);
     finishM2();
@@ -319,8 +321,7 @@ describe("found by the property tests", () => {
 
 describe("the stuck-worker watchdog", () => {
   it("arms one timer for many stopped workers, and drops it once they have all stopped", async () => {
-    const clock = new FakeClock();
-    const engine = new Engine({ clock, bounceDelay: 0, stopTimeout: 5000 });
+    const { engine, clock } = makeEngine({ stopTimeout: 5000 });
     const root: TestWorker[] = [];
     engine.install("root", { inputs: [], start: () => (root.push(new TestWorker("root")), root.at(-1) as TestWorker) });
     const slow: TestWorker[] = [];
@@ -345,7 +346,7 @@ describe("the stuck-worker watchdog", () => {
 
 describe("found by the second review", () => {
   it("the start context's functions survive spreading, every member works through a Proxy, and nothing internal is reachable", async () => {
-    const engine = new Engine({ clock: new FakeClock() });
+    const { engine } = makeEngine();
     engine.install("a", { inputs: [], start: () => valueWorker(42), output: (worker) => worker.value });
     const seen: unknown[] = [];
     engine.install("b", {
@@ -367,10 +368,10 @@ describe("found by the second review", () => {
   });
 
   it("the watchdog drops cancelled deadlines even while an earlier one stays pending", () => {
-    const clock = new FakeClock();
-    const watchdog = new Watchdog<string>(clock, () => clock.now(), () => undefined);
-    watchdog.add("slow", 60_000); // stays pending at the head of its queue
-    for (let i = 0; i < 10_000; i++) watchdog.cancel(watchdog.add(`quick${i}`, 60_000));
+    const clock = new TestClock();
+    const watchdog = new Deadlines<string>(clock, () => clock.now(), () => undefined);
+    watchdog.add("slow", "stop", 60_000); // stays pending at the head of its queue
+    for (let i = 0; i < 10_000; i++) watchdog.cancel(watchdog.add(`quick${i}`, "stop", 60_000));
     expect(watchdog.stored).toBeLessThan(1100);
     watchdog.clear();
     expect(clock.pending).toEqual([]);
@@ -382,12 +383,12 @@ describe("found by the second review", () => {
     const timers: (() => void)[] = [];
     const clock = { now: () => wall, setTimeout: (fn: () => void) => timers.push(fn), clearTimeout: () => undefined };
     let token = -1;
-    const watchdog = new Watchdog<string>(clock, () => monotonic, (t) => (token = t));
-    watchdog.add("x", 100);
+    const watchdog = new Deadlines<string>(clock, () => monotonic, (t) => (token = t));
+    watchdog.add("x", "stop", 100);
     // 100 ms pass, but the wall clock was stepped back an hour meanwhile.
     monotonic += 100;
     wall -= 3_600_000;
     timers.shift()?.();
-    expect(watchdog.expired(token)).toEqual(["x"]);
+    expect(watchdog.expired(token).map((deadline) => deadline.item)).toEqual(["x"]);
   });
 });

@@ -2,7 +2,8 @@
  * Shutdown: kill() stops dependents before their inputs, aborts starts in
  * flight at once, never waits on retiring (uninstalled) workers to kill
  * anything else, and wait() settles only when every worker has stopped and
- * no timer is left, with the fake clock and with the real one.
+ * no timer is left, with the fake clock and with the real one; an engine is
+ * also an async disposable that does all this.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -14,12 +15,13 @@ import {
   ShutdownTimeoutError,
   valueWorker,
   type Clock,
-  type EngineConfig,
   type Manifold,
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { FakeClock, settle, TestWorker, track, type Outcome } from "./helpers.js";
+import { expectCleanStop, failOnUnhandledRejections, iso, makeEngine, settle, TestWorker, track } from "./fixtures.js";
+
+failOnUnhandledRejections();
 
 // ---------------------------------------------------------------- local helpers
 
@@ -87,25 +89,11 @@ class Fleet {
 }
 
 
-
-function setup(config: EngineConfig = {}): { clock: FakeClock; engine: Engine } {
-  const clock = new FakeClock();
-  const engine = new Engine({ clock, jitter: 0, bounceDelay: 0, ...config });
-  return { clock, engine };
-}
-
-/** Asserts the engine finished cleanly and left no timer behind. */
-async function expectCleanStop(engine: Engine, clock: FakeClock): Promise<void> {
-  await expect(engine.wait()).resolves.toBeUndefined();
-  expect(clock.pending).toEqual([]);
-  expect(engine.report().state).toBe("stopped");
-}
-
 // ---------------------------------------------------------------- shutdown order
 
 describe("shutdown order: dependents stop before their inputs are killed", () => {
   it("stops a chain from the last dependent to the first input, each kill waiting for the dependent's worker to stop", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const fleet = new Fleet();
     engine.installAll({ a: fleet.manifold("a", []), b: fleet.manifold("b", ["a"]), c: fleet.manifold("c", ["b"]) });
     await settle();
@@ -135,7 +123,7 @@ describe("shutdown order: dependents stop before their inputs are killed", () =>
   });
 
   it("stops a diamond's top first, its two middles together, and its bottom only after both middles stopped", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const fleet = new Fleet();
     engine.installAll({
       d: fleet.manifold("d", ["b", "c"]),
@@ -165,7 +153,7 @@ describe("shutdown order: dependents stop before their inputs are killed", () =>
   });
 
   it("kills every dependent of a fan-out at once and their common input only after the last of them stopped", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const fleet = new Fleet();
     const leaves = ["l1", "l2", "l3", "l4", "l5"];
     engine.install("hub", fleet.manifold("hub", []));
@@ -187,7 +175,7 @@ describe("shutdown order: dependents stop before their inputs are killed", () =>
   });
 
   it("kills unrelated manifolds together without waiting for each other", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const fleet = new Fleet();
     engine.installAll({ x: fleet.manifold("x", []), y: fleet.manifold("y", []), z: fleet.manifold("z", ["missing"]) });
     await settle();
@@ -216,7 +204,7 @@ describe("shutdown order: dependents stop before their inputs are killed", () =>
           const [dependent, input] = x > y ? [x, y] : [y, x];
           inputs[dependent]?.add(`m${input}`);
         }
-        const { clock, engine } = setup();
+        const { clock, engine } = makeEngine();
         const fleet = new Fleet(true);
         const order = [...new Set([...firsts, ...Array.from({ length: n }, (_, i) => i)])];
         const manifolds: Record<string, Manifold> = {};
@@ -243,7 +231,7 @@ describe("shutdown order: dependents stop before their inputs are killed", () =>
   });
 
   it("a fatal error stops the remaining workers dependents-first as well", async () => {
-    const { clock, engine } = setup({ isFatal: (error) => error instanceof Error && error.message === "fatal" });
+    const { clock, engine } = makeEngine({ isFatal: (error) => error instanceof Error && error.message === "fatal" });
     const fleet = new Fleet();
     engine.installAll({
       a: fleet.manifold("a", []),
@@ -270,7 +258,7 @@ describe("shutdown order: dependents stop before their inputs are killed", () =>
 
 describe("shutdown with dependents that do not stop", () => {
   it("kills an input once its dependent is stuck past stopTimeout, and wait() names the stuck dependent", async () => {
-    const { clock, engine } = setup({ stopTimeout: 1000 });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000 });
     const fleet = new Fleet();
     engine.installAll({ a: fleet.manifold("a", []), b: fleet.manifold("b", ["a"]) });
     await settle();
@@ -328,7 +316,7 @@ describe("shutdown with starts in flight", () => {
   }
 
   it("aborts a dependent's start at once and kills its input only after that start has settled", async () => {
-    const { clock, engine } = setup({ stopTimeout: 0 });
+    const { clock, engine } = makeEngine({ stopTimeout: 0 });
     const fleet = new Fleet();
     const dependent = pendingStart(["a"]);
     engine.install("a", fleet.manifold("a", []));
@@ -354,7 +342,7 @@ describe("shutdown with starts in flight", () => {
   });
 
   it("kills a worker that an aborted start returns anyway, and its input only after that worker has stopped", async () => {
-    const { clock, engine } = setup({ stopTimeout: 0 });
+    const { clock, engine } = makeEngine({ stopTimeout: 0 });
     const fleet = new Fleet();
     const dependent = pendingStart(["a"]);
     engine.install("a", fleet.manifold("a", []));
@@ -381,7 +369,7 @@ describe("shutdown with starts in flight", () => {
 
 describe("shutdown with retiring (uninstalled) manifolds", () => {
   it("does not let an uninstalled worker that is still stopping hold back its former input, but waits for it", async () => {
-    const { clock, engine } = setup({ stopTimeout: 0 });
+    const { clock, engine } = makeEngine({ stopTimeout: 0 });
     const fleet = new Fleet();
     engine.installAll({ a: fleet.manifold("a", []), b: fleet.manifold("b", ["a"]) });
     await settle();
@@ -405,7 +393,7 @@ describe("shutdown with retiring (uninstalled) manifolds", () => {
   });
 
   it("kills at once the worker of a manifold uninstalled during its start when that start settles after kill()", async () => {
-    const { clock, engine } = setup({ stopTimeout: 0 });
+    const { clock, engine } = makeEngine({ stopTimeout: 0 });
     let resolve!: (worker: Worker) => void;
     let signal: AbortSignal | undefined;
     engine.install("slow", {
@@ -441,7 +429,7 @@ describe("shutdown with retiring (uninstalled) manifolds", () => {
 
 describe("kill() and wait()", () => {
   it("an engine with no manifolds: wait() resolves right after kill(), without any time passing", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const outcome = track(engine.wait());
     await settle();
     expect(outcome.settled).toBe(false);
@@ -449,11 +437,11 @@ describe("kill() and wait()", () => {
     await settle();
     expect(outcome).toMatchObject({ settled: true, ok: true });
     expect(clock.delays).toEqual([]);
-    expect(engine.report()).toEqual({ state: "stopped", manifolds: {} });
+    expect(engine.report()).toMatchObject({ state: "stopped", manifolds: {}, counts: { starting: 0, started: 0, stopping: 0, stopped: 0 } });
   });
 
   it("kill() is idempotent: a second kill() while stopping, or one after stopping, kills nothing twice", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const fleet = new Fleet();
     engine.installAll({ a: fleet.manifold("a", []), b: fleet.manifold("b", ["a"]) });
     await settle();
@@ -478,7 +466,7 @@ describe("kill() and wait()", () => {
   });
 
   it("[Symbol.asyncDispose] kills the engine and waits for it", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const fleet = new Fleet(true);
     engine.installAll({ a: fleet.manifold("a", []), b: fleet.manifold("b", ["a"]) });
     await settle();
@@ -488,7 +476,7 @@ describe("kill() and wait()", () => {
   });
 
   it("clears restart timers (error and bounce delays) at kill(), not only once the last worker has stopped", async () => {
-    const { clock, engine } = setup({ bounceDelay: 500, errorDelay: 5000, stopTimeout: 0 });
+    const { clock, engine } = makeEngine({ bounceDelay: 500, errorDelay: 5000, stopTimeout: 0 });
     const fleet = new Fleet();
     engine.install("slow", fleet.manifold("slow", []));
     engine.install("failing", {
@@ -521,7 +509,7 @@ describe("kill() and wait()", () => {
 
 describe("after kill(): no more changes", () => {
   it("install and installAll throw EngineStoppedError and uninstall rejects with it, while stopping and once stopped", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const fleet = new Fleet();
     engine.install("a", fleet.manifold("a", []));
     await settle();
@@ -546,7 +534,7 @@ describe("after kill(): no more changes", () => {
   });
 
   it("installAll throws EngineStoppedError after kill() even for an empty set", async () => {
-    const { engine } = setup();
+    const { engine } = makeEngine();
     engine.kill();
     await engine.wait();
     expect(() => engine.installAll({})).toThrow(EngineStoppedError);
@@ -555,16 +543,16 @@ describe("after kill(): no more changes", () => {
 
 describe("the report during shutdown", () => {
   it("goes started -> stopping -> stopped, for the engine and each manifold, with since following each change", async () => {
-    const { clock, engine } = setup({ stopTimeout: 0 });
+    const { clock, engine } = makeEngine({ stopTimeout: 0 });
     const fleet = new Fleet();
     engine.installAll({ a: fleet.manifold("a", []), b: fleet.manifold("b", ["a"]) });
     await settle();
-    const t0 = new Date(clock.now()).toISOString();
+    const t0 = iso(clock.now());
     expect(engine.report().state).toBe("started");
     expect(engine.report().manifolds.a).toMatchObject({ state: "started", since: t0, startCount: 1, lastStart: t0 });
 
     await clock.advance(1000);
-    const t1 = new Date(clock.now()).toISOString();
+    const t1 = iso(clock.now());
     engine.kill();
     await settle();
     let report = engine.report();
@@ -573,7 +561,7 @@ describe("the report during shutdown", () => {
     expect(report.manifolds.a).toMatchObject({ state: "started", since: t0 }); // not killed yet
 
     await clock.advance(1000);
-    const t2 = new Date(clock.now()).toISOString();
+    const t2 = iso(clock.now());
     fleet.worker("b").stop();
     await settle();
     report = engine.report();
@@ -582,7 +570,7 @@ describe("the report during shutdown", () => {
     expect(report.manifolds.a).toMatchObject({ state: "stopping", since: t2 });
 
     await clock.advance(1000);
-    const t3 = new Date(clock.now()).toISOString();
+    const t3 = iso(clock.now());
     fleet.worker("a").stop();
     await expectCleanStop(engine, clock);
     report = engine.report();
@@ -657,5 +645,42 @@ describe("timers with the real clock", () => {
     await engine.wait();
     expect(clock.live()).toBe(0);
     expect(engine.report().state).toBe("stopped");
+  });
+});
+
+describe("Symbol.asyncDispose", () => {
+  it("kills the engine and waits for every worker", async () => {
+    const worker = new TestWorker("a");
+    let engineRef: Engine | undefined;
+    {
+      await using engine = makeEngine().engine;
+      engineRef = engine;
+      engine.install("a", { inputs: [], start: () => worker });
+      await settle();
+      expect(worker.killed).toBe(false);
+    }
+    expect(worker.killed).toBe(true);
+    expect(engineRef.report().state).toBe("stopped");
+  });
+
+  it("swallows nothing: the fatal error surfaces from the using block", async () => {
+    const fatal = new Error("fatal");
+    const run = async (): Promise<void> => {
+      await using engine = makeEngine({ isFatal: () => true }).engine;
+      engine.install("a", {
+        inputs: [],
+        start: () => {
+          throw fatal;
+        },
+      });
+      await settle();
+    };
+    await expect(run()).rejects.toBe(fatal);
+  });
+
+  it("returns the same settlement as wait()", async () => {
+    const { engine } = makeEngine();
+    await expect(engine[Symbol.asyncDispose]()).resolves.toBeUndefined();
+    await expect(engine.wait()).resolves.toBeUndefined();
   });
 });

@@ -10,34 +10,26 @@ import {
   BounceError,
   Engine,
   ShutdownTimeoutError,
-  type EngineConfig,
   type Manifold,
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { deferred, FakeClock, settle, TestWorker, track, type Outcome } from "./helpers.js";
+import {
+  deferred,
+  failOnUnhandledRejections,
+  iso,
+  killAndSettle,
+  makeEngine,
+  settle,
+  TestWorker,
+  track,
+  type TestClock,
+  type Tracked,
+} from "./fixtures.js";
+
+failOnUnhandledRejections();
 
 // ---------------------------------------------------------------- local helpers
-
-
-
-/**
- * kill(), then let every worker that stops at once do so before the test moves
- * the fake clock (FakeClock.advance fires the first due timer before pending
- * promise callbacks run, which no real clock can do).
- */
-async function killAndSettle(engine: Engine): Promise<Outcome> {
-  engine.kill();
-  const outcome = track(engine.wait());
-  await settle();
-  return outcome;
-}
-
-function setup(config: EngineConfig = {}): { clock: FakeClock; engine: Engine } {
-  const clock = new FakeClock();
-  const engine = new Engine({ clock, jitter: 0, ...config });
-  return { clock, engine };
-}
 
 /** A manifold whose every start makes a TestWorker (ignoring kill unless `stopOnKill`), kept in `workers`. */
 function testWorkers(inputs: string[], options: { stopOnKill?: boolean } = {}, extra: Partial<Manifold> = {}): {
@@ -78,18 +70,15 @@ function hangingStart(inputs: string[], extra: Partial<Manifold> = {}): { manifo
   };
 }
 
-function last<T>(items: readonly T[]): T {
+/** The newest of `items` (a manifold's workers or start contexts, oldest first); throws when there is none yet. */
+function newest<T>(items: readonly T[]): T {
   const item = items[items.length - 1];
-  if (item === undefined) throw new Error("empty");
+  if (item === undefined) throw new Error("newest([]): nothing has been started yet");
   return item;
 }
 
-function iso(clock: FakeClock): string {
-  return new Date(clock.now()).toISOString();
-}
-
 /** Expects wait() to have rejected with a ShutdownTimeoutError for exactly `names`, and no timer to be left. */
-function expectShutdownTimeout(outcome: Outcome, clock: FakeClock, names: string[]): ShutdownTimeoutError {
+function expectShutdownTimeout(outcome: Tracked, clock: TestClock, names: string[]): ShutdownTimeoutError {
   expect(outcome.settled).toBe(true);
   expect(outcome.error).toBeInstanceOf(ShutdownTimeoutError);
   const error = outcome.error as ShutdownTimeoutError;
@@ -104,7 +93,7 @@ function expectShutdownTimeout(outcome: Outcome, clock: FakeClock, names: string
 
 describe("stopTimeout: engine default, engine setting, per-manifold override", () => {
   it("defaults to 30000 ms: a worker that ignores kill() is stuck 30 s after it was killed, not before", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     const x = testWorkers([], { stopOnKill: false });
     engine.install("x", x.manifold);
     await settle();
@@ -123,7 +112,7 @@ describe("stopTimeout: engine default, engine setting, per-manifold override", (
   });
 
   it("uses the engine's stopTimeout for every manifold that does not set its own", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
     const x = testWorkers([], { stopOnKill: false });
     const y = testWorkers([], { stopOnKill: false });
     engine.installAll({ x: x.manifold, y: y.manifold });
@@ -138,15 +127,13 @@ describe("stopTimeout: engine default, engine setting, per-manifold override", (
   });
 
   it("lets a manifold's own stopTimeout win over the engine's, whether longer or shorter", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
     const longer = testWorkers([], { stopOnKill: false }, { stopTimeout: 2000 });
     const shorter = testWorkers([], { stopOnKill: false }, { stopTimeout: 100 });
     const plain = testWorkers([], { stopOnKill: false });
     engine.installAll({ longer: longer.manifold, shorter: shorter.manifold, plain: plain.manifold });
     await settle();
-    engine.kill();
-    const outcome = track(engine.wait());
-    await settle();
+    const outcome = await killAndSettle(engine);
     // One watchdog timer for every deadline, armed for the earliest.
     expect(clock.pending.map((timer) => timer.delay)).toEqual([100]);
 
@@ -168,39 +155,35 @@ describe("stopTimeout: engine default, engine setting, per-manifold override", (
   });
 
   it("stopTimeout 0 on the engine waits forever: no stuck timer, wait() settles only when the worker stops", async () => {
-    const { clock, engine } = setup({ stopTimeout: 0 });
+    const { clock, engine } = makeEngine({ stopTimeout: 0 });
     const x = testWorkers([], { stopOnKill: false });
     engine.install("x", x.manifold);
     await settle();
-    engine.kill();
-    const outcome = track(engine.wait());
-    await settle();
+    const outcome = await killAndSettle(engine);
     expect(clock.pending).toEqual([]);
     await clock.advance(10 * 24 * 3600 * 1000);
     expect(outcome.settled).toBe(false);
     expect(engine.report().manifolds.x?.stuck).toBeUndefined();
-    last(x.workers).complete();
+    newest(x.workers).complete();
     await settle();
     expect(outcome).toMatchObject({ settled: true, ok: true });
     expect(clock.delays).toEqual([]);
   });
 
   it("a manifold's stopTimeout 0 disables the engine's for it; a manifold's non-zero stopTimeout applies when the engine's is 0", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
     const patient = testWorkers([], { stopOnKill: false }, { stopTimeout: 0 });
     engine.install("patient", patient.manifold);
     await settle();
-    engine.kill();
-    const outcome = track(engine.wait());
-    await settle();
+    const outcome = await killAndSettle(engine);
     expect(clock.pending).toEqual([]);
     await clock.advance(3_600_000);
     expect(outcome.settled).toBe(false);
-    last(patient.workers).complete();
+    newest(patient.workers).complete();
     await settle();
     expect(outcome.ok).toBe(true);
 
-    const other = setup({ stopTimeout: 0 });
+    const other = makeEngine({ stopTimeout: 0 });
     const strict = testWorkers([], { stopOnKill: false }, { stopTimeout: 300 });
     other.engine.install("strict", strict.manifold);
     await settle();
@@ -214,23 +197,21 @@ describe("stopTimeout: engine default, engine setting, per-manifold override", (
 
 describe("stuck workers at shutdown", () => {
   it("rejects wait() with ShutdownTimeoutError naming the stuck worker, after stopping every other one", async () => {
-    const { clock, engine } = setup({ stopTimeout: 1000 });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000 });
     const base = testWorkers([]);
     const stuck = testWorkers(["base"], { stopOnKill: false });
     const top = testWorkers(["stuck"]);
     const aside = testWorkers([]);
     engine.installAll({ base: base.manifold, stuck: stuck.manifold, top: top.manifold, aside: aside.manifold });
     await settle();
-    engine.kill();
-    const outcome = track(engine.wait());
-    await settle();
-    expect(last(top.workers).killed).toBe(true);
-    expect(last(aside.workers).killed).toBe(true);
-    expect(last(stuck.workers).killed).toBe(true);
-    expect(last(base.workers).killed).toBe(false);
+    const outcome = await killAndSettle(engine);
+    expect(newest(top.workers).killed).toBe(true);
+    expect(newest(aside.workers).killed).toBe(true);
+    expect(newest(stuck.workers).killed).toBe(true);
+    expect(newest(base.workers).killed).toBe(false);
 
     await clock.advance(1000);
-    expect(last(base.workers).killed).toBe(true);
+    expect(newest(base.workers).killed).toBe(true);
     const error = expectShutdownTimeout(outcome, clock, ["stuck"]);
     expect(error.cause).toBeUndefined();
     const report = engine.report();
@@ -243,7 +224,7 @@ describe("stuck workers at shutdown", () => {
   });
 
   it("lists several stuck manifolds sorted by name and names each in the message", async () => {
-    const { clock, engine } = setup({ stopTimeout: 100 });
+    const { clock, engine } = makeEngine({ stopTimeout: 100 });
     for (const name of ["zeta", "alpha", "mid"]) engine.install(name, testWorkers([], { stopOnKill: false }).manifold);
     await settle();
     const outcome = await killAndSettle(engine);
@@ -252,7 +233,7 @@ describe("stuck workers at shutdown", () => {
   });
 
   it("waits for a slow (not stuck) worker to stop before rejecting for a stuck one", async () => {
-    const { clock, engine } = setup({ stopTimeout: 100 });
+    const { clock, engine } = makeEngine({ stopTimeout: 100 });
     const stuck = testWorkers([], { stopOnKill: false });
     const slow = testWorkers([], { stopOnKill: false }, { stopTimeout: 0 });
     engine.installAll({ stuck: stuck.manifold, slow: slow.manifold });
@@ -261,19 +242,19 @@ describe("stuck workers at shutdown", () => {
     await clock.advance(100_000);
     expect(engine.report().manifolds.stuck?.stuck).toBe(true);
     expect(outcome.settled).toBe(false);
-    last(slow.workers).complete();
+    newest(slow.workers).complete();
     await settle();
     expectShutdownTimeout(outcome, clock, ["stuck"]);
   });
 
   it("with a fatal error and a stuck worker, rejects with ShutdownTimeoutError whose cause is the fatal error", async () => {
     const fatal = new Error("disk on fire");
-    const { clock, engine } = setup({ stopTimeout: 1000, isFatal: (error) => error === fatal });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000, isFatal: (error) => error === fatal });
     const failing = testWorkers([]);
     const stuck = testWorkers([], { stopOnKill: false });
     engine.installAll({ failing: failing.manifold, stuck: stuck.manifold });
     await settle();
-    last(failing.workers).fail(fatal);
+    newest(failing.workers).fail(fatal);
     await settle();
     expect(engine.report().state).toBe("stopping");
     const outcome = track(engine.wait());
@@ -285,7 +266,7 @@ describe("stuck workers at shutdown", () => {
   });
 
   it("a stuck worker that settles after the engine finished creates no timer and changes neither wait()'s result nor the engine state", async () => {
-    const { clock, engine } = setup({ stopTimeout: 1000, errorDelay: 10, bounceDelay: 10 });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000, errorDelay: 10, bounceDelay: 10 });
     const base = testWorkers([]);
     const stuck = testWorkers(["base"], { stopOnKill: false });
     engine.installAll({ base: base.manifold, stuck: stuck.manifold });
@@ -295,7 +276,7 @@ describe("stuck workers at shutdown", () => {
     const error = expectShutdownTimeout(outcome, clock, ["stuck"]);
     const delays = clock.delays.length;
 
-    last(stuck.workers).fail(new Error("finally gave up"));
+    newest(stuck.workers).fail(new Error("finally gave up"));
     await settle();
     await clock.advance(60_000);
     expect(clock.delays.length).toBe(delays);
@@ -311,14 +292,14 @@ describe("stuck workers at shutdown", () => {
 
   it("a stuck worker that settles after the engine finished with an error isFatal accepts does not change wait()'s result", async () => {
     const late = new Error("late fatal");
-    const { clock, engine } = setup({ stopTimeout: 1000, isFatal: (error) => error === late });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000, isFatal: (error) => error === late });
     const stuck = testWorkers([], { stopOnKill: false });
     engine.install("stuck", stuck.manifold);
     await settle();
     const outcome = await killAndSettle(engine);
     await clock.advance(1000);
     const error = expectShutdownTimeout(outcome, clock, ["stuck"]);
-    last(stuck.workers).fail(late);
+    newest(stuck.workers).fail(late);
     await settle();
     await expect(engine.wait()).rejects.toBe(error);
     expect(error.cause).toBeUndefined();
@@ -331,9 +312,9 @@ describe("stuck workers at shutdown", () => {
 
 describe("a start function that never settles", () => {
   it("is reported starting, with since the time it was called, for as long as it runs", async () => {
-    const { clock, engine } = setup();
+    const { clock, engine } = makeEngine();
     await clock.advance(5000);
-    const started = iso(clock);
+    const started = iso(clock.now());
     const hang = hangingStart([]);
     engine.install("hang", hang.manifold);
     await settle();
@@ -351,7 +332,7 @@ describe("a start function that never settles", () => {
   });
 
   it("has its signal aborted at kill(), becomes stuck after stopTimeout, and wait() rejects instead of hanging", async () => {
-    const { clock, engine } = setup({ stopTimeout: 2000 });
+    const { clock, engine } = makeEngine({ stopTimeout: 2000 });
     const hang = hangingStart([]);
     engine.install("hang", hang.manifold);
     await settle();
@@ -370,22 +351,22 @@ describe("a start function that never settles", () => {
   });
 
   it("holds its input back at shutdown only until it is stuck", async () => {
-    const { clock, engine } = setup({ stopTimeout: 2000 });
+    const { clock, engine } = makeEngine({ stopTimeout: 2000 });
     const base = testWorkers([]);
     const hang = hangingStart(["base"]);
     engine.installAll({ base: base.manifold, hang: hang.manifold });
     await settle();
     const outcome = await killAndSettle(engine);
     await clock.advance(1999);
-    expect(last(base.workers).killed).toBe(false);
+    expect(newest(base.workers).killed).toBe(false);
     await clock.advance(1);
-    expect(last(base.workers).killed).toBe(true);
+    expect(newest(base.workers).killed).toBe(true);
     expectShutdownTimeout(outcome, clock, ["hang"]);
     expect(engine.report().manifolds.base?.state).toBe("stopped");
   });
 
   it("if it finally returns a worker after the engine finished, that worker is killed at once and no timer is created", async () => {
-    const { clock, engine } = setup({ stopTimeout: 100 });
+    const { clock, engine } = makeEngine({ stopTimeout: 100 });
     let resolve!: (worker: Worker) => void;
     engine.install("late", { inputs: [], start: () => new Promise<Worker>((res) => (resolve = res)) });
     await settle();
@@ -409,13 +390,13 @@ describe("a start function that never settles", () => {
 describe("stuck during a bounce (the engine keeps running)", () => {
   /** base <- mid <- top; mid's first worker ignores kill. base bounces itself with BounceError. */
   async function bouncedWithStuckMiddle(): Promise<{
-    clock: FakeClock;
+    clock: TestClock;
     engine: Engine;
     base: ReturnType<typeof testWorkers>;
     midWorkers: TestWorker[];
     top: ReturnType<typeof testWorkers>;
   }> {
-    const { clock, engine } = setup({ stopTimeout: 1000, bounceDelay: 10 });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000, bounceDelay: 10 });
     const base = testWorkers([]);
     const midWorkers: TestWorker[] = [];
     const mid: Manifold = {
@@ -431,7 +412,7 @@ describe("stuck during a bounce (the engine keeps running)", () => {
     engine.installAll({ base: base.manifold, mid, top: top.manifold });
     await settle();
     expect([base.workers.length, midWorkers.length, top.workers.length]).toEqual([1, 1, 1]);
-    last(base.workers).fail(new BounceError("again"));
+    newest(base.workers).fail(new BounceError("again"));
     await settle();
     return { clock, engine, base, midWorkers, top };
   }
@@ -457,7 +438,7 @@ describe("stuck during a bounce (the engine keeps running)", () => {
     expect(engine.report().manifolds.mid?.stuck).toBeUndefined();
     await clock.advance(10);
     expect(midWorkers).toHaveLength(2);
-    expect(engine.report().manifolds.mid).toMatchObject({ state: "started", startCount: 2, since: iso(clock) });
+    expect(engine.report().manifolds.mid).toMatchObject({ state: "started", startCount: 2, since: iso(clock.now()) });
     expect(engine.report().manifolds.mid?.stuck).toBeUndefined();
 
     engine.kill();
@@ -476,7 +457,7 @@ describe("stuck during a bounce (the engine keeps running)", () => {
     expect(engine.report().manifolds.mid?.stuck).toBe(true);
     await settle();
     expect(top.workers).toHaveLength(2);
-    expect(last(top.contexts).has).toEqual({ mid: false });
+    expect(newest(top.contexts).has).toEqual({ mid: false });
     expect(engine.report().manifolds.top?.state).toBe("started");
   });
 
@@ -490,14 +471,14 @@ describe("stuck during a bounce (the engine keeps running)", () => {
     const outcome = await killAndSettle(engine);
     await clock.advance(100_000);
     // mid is already stuck: it must not hold base (its input) back from being killed.
-    expect(last(base.workers).killed).toBe(true);
+    expect(newest(base.workers).killed).toBe(true);
     expect(engine.report().manifolds.base?.state).toBe("stopped");
     expectShutdownTimeout(outcome, clock, ["mid"]);
     expect(midWorkers).toHaveLength(1);
   });
 
   it("an aborted start that is stuck no longer holds back its dependents' starts", async () => {
-    const { clock, engine } = setup({ stopTimeout: 1000, bounceDelay: 10 });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000, bounceDelay: 10 });
     const base = testWorkers([]);
     const hang = hangingStart(["base"]);
     const top = testWorkers(["hang"]);
@@ -506,7 +487,7 @@ describe("stuck during a bounce (the engine keeps running)", () => {
     expect(hang.contexts).toHaveLength(1);
     expect(top.workers).toHaveLength(0); // rule 9: waits for hang's start
     // base bounces: hang's start in flight is aborted (and wanted again once it settles).
-    last(base.workers).fail(new BounceError());
+    newest(base.workers).fail(new BounceError());
     await settle();
     expect(hang.contexts[0]?.signal.aborted).toBe(true);
     await clock.advance(1000);
@@ -514,16 +495,16 @@ describe("stuck during a bounce (the engine keeps running)", () => {
     await settle();
     // Stuck inputs never hold a start back: top starts without hang.
     expect(top.workers).toHaveLength(1);
-    expect(last(top.contexts).has).toEqual({ hang: false });
+    expect(newest(top.contexts).has).toEqual({ hang: false });
   });
 
   it("kill() after an aborted start became stuck still stops its inputs, and wait() rejects naming it", async () => {
-    const { clock, engine } = setup({ stopTimeout: 1000, bounceDelay: 10 });
+    const { clock, engine } = makeEngine({ stopTimeout: 1000, bounceDelay: 10 });
     const base = testWorkers([]);
     const hang = hangingStart(["base"]);
     engine.installAll({ base: base.manifold, hang: hang.manifold });
     await settle();
-    last(base.workers).fail(new BounceError());
+    newest(base.workers).fail(new BounceError());
     await settle();
     await clock.advance(1000);
     expect(engine.report().manifolds.hang).toMatchObject({ state: "starting", stuck: true });
@@ -532,24 +513,22 @@ describe("stuck during a bounce (the engine keeps running)", () => {
 
     const outcome = await killAndSettle(engine);
     await clock.advance(100_000);
-    expect(last(base.workers).killed).toBe(true);
+    expect(newest(base.workers).killed).toBe(true);
     expectShutdownTimeout(outcome, clock, ["hang"]);
   });
 
   it("an uninstalled worker that is stuck does not stop the engine from finishing", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
     const x = testWorkers([], { stopOnKill: false });
     const y = testWorkers([]);
     engine.installAll({ x: x.manifold, y: y.manifold });
     await settle();
     const uninstalled = track(engine.uninstall("x"));
     await clock.advance(500);
-    engine.kill();
-    const outcome = track(engine.wait());
-    await settle();
+    const outcome = await killAndSettle(engine);
     expectShutdownTimeout(outcome, clock, ["x"]);
     expect(uninstalled.settled).toBe(false); // its worker never stopped
-    last(x.workers).complete();
+    newest(x.workers).complete();
     await settle();
     expect(uninstalled.ok).toBe(true);
     expect(clock.pending).toEqual([]);
@@ -557,7 +536,7 @@ describe("stuck during a bounce (the engine keeps running)", () => {
 });
 
 /** Installs `x` with a worker that ignores kill(), uninstalls it and lets it become stuck; returns its manifold's workers. */
-async function stuckNamesake(engine: Engine, clock: FakeClock, stopTimeout: number): Promise<TestWorker[]> {
+async function stuckNamesake(engine: Engine, clock: TestClock, stopTimeout: number): Promise<TestWorker[]> {
   const first = testWorkers([], { stopOnKill: false });
   engine.install("x", first.manifold);
   await settle();
@@ -568,14 +547,14 @@ async function stuckNamesake(engine: Engine, clock: FakeClock, stopTimeout: numb
 
 describe("stuck workers never get a second instance", () => {
   it("reinstalling the name of an uninstalled stuck worker does not start it until the stuck one stops", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
     const firstWorkers = await stuckNamesake(engine, clock, 500);
     const second = testWorkers([]);
     engine.install("x", second.manifold);
     await clock.advance(60_000);
     expect(second.workers).toHaveLength(0);
     expect(engine.report().manifolds.x?.state).toBe("starting");
-    last(firstWorkers).complete();
+    newest(firstWorkers).complete();
     await settle();
     expect(second.workers).toHaveLength(1);
     engine.kill();
@@ -584,7 +563,7 @@ describe("stuck workers never get a second instance", () => {
   });
 
   it("a reinstalled name waiting for its stuck namesake does not hold back its dependents; they restart when it finally starts", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500, bounceDelay: 10 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500, bounceDelay: 10 });
     const firstWorkers = await stuckNamesake(engine, clock, 500);
     expect(engine.report().manifolds.x).toBeUndefined();
     const second = testWorkers([], {}, { output: () => "second" });
@@ -596,7 +575,7 @@ describe("stuck workers never get a second instance", () => {
     expect(early.contexts).toEqual([{ has: { x: false } }]);
     expect(engine.report().manifolds.d?.state).toBe("started");
 
-    last(firstWorkers).complete();
+    newest(firstWorkers).complete();
     await settle();
     expect(second.workers).toHaveLength(1);
     await clock.advance(10);
@@ -607,14 +586,14 @@ describe("stuck workers never get a second instance", () => {
   });
 
   it("once the stuck namesake stops, a reinstalled name still waiting for its own input holds its dependents back again", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
     const firstWorkers = await stuckNamesake(engine, clock, 500);
     const yStarted = deferred<Worker>();
     engine.install("y", { inputs: [], start: () => yStarted.promise, output: () => "y" });
     const second = testWorkers(["y"], {}, { output: () => "second" });
     engine.install("x", second.manifold);
     await settle();
-    last(firstWorkers).complete();
+    newest(firstWorkers).complete();
     await settle();
     // x now waits for y's start only: a start that will come, so x holds its dependents back.
     const late = testWorkers(["x"]);
@@ -630,7 +609,7 @@ describe("stuck workers never get a second instance", () => {
   });
 
   it("a dependent already waiting for the reinstalled name is released when the namesake becomes stuck", async () => {
-    const { clock, engine } = setup({ stopTimeout: 500 });
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
     const first = testWorkers([], { stopOnKill: false });
     engine.install("x", first.manifold);
     await settle();

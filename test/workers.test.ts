@@ -1,17 +1,11 @@
+/**
+ * The workers the package makes: createWorker (run with an abort signal; an
+ * abort caused by kill() is a clean stop) and valueWorker.
+ */
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { createWorker, valueWorker, type Worker } from "../src/index.js";
-import { settle, deferred, failOnUnhandledRejections } from "./helpers.js";
-
-/** Settles `promise` into an inspectable record without ever leaving it unhandled. */
-function track(promise: Promise<unknown>): { state: "pending" | "resolved" | "rejected"; value?: unknown } {
-  const record: { state: "pending" | "resolved" | "rejected"; value?: unknown } = { state: "pending" };
-  promise.then(
-    (value) => Object.assign(record, { state: "resolved", value }),
-    (error: unknown) => Object.assign(record, { state: "rejected", value: error }),
-  );
-  return record;
-}
+import { deferred, failOnUnhandledRejections, settle, track } from "./fixtures.js";
 
 // The package promises that a worker's failure reaches only those who call wait():
 // every test fails on an unhandled rejection.
@@ -37,10 +31,10 @@ describe("createWorker", () => {
     const worker = createWorker(() => gate.promise);
     const waiting = track(worker.wait());
     await settle();
-    expect(waiting.state).toBe("pending");
+    expect(waiting.settled).toBe(false);
     gate.resolve();
     await settle();
-    expect(waiting.state).toBe("resolved");
+    expect(waiting.ok).toBe(true);
   });
 
   it("kill() aborts the signal with a reason", () => {
@@ -177,10 +171,10 @@ describe("valueWorker", () => {
     const worker = valueWorker("v");
     const waiting = track(worker.wait());
     await settle();
-    expect(waiting.state).toBe("pending");
+    expect(waiting.settled).toBe(false);
     worker.kill();
     await settle();
-    expect(waiting.state).toBe("resolved");
+    expect(waiting.ok).toBe(true);
   });
 
   it("kill() is idempotent and never throws", async () => {

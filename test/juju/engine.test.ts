@@ -20,18 +20,10 @@ import {
   type StartContext,
   type Worker,
 } from "../../src/index.js";
-import { FakeClock, settle } from "../helpers.js";
-import {
-  alwaysFatal,
-  BOUNCE_DELAY,
-  ERROR_DELAY,
-  EngineFixture,
-  HarnessWorker,
-  isFatalIf,
-  ManifoldHarness,
-  outcome,
-  startMinimalWorker,
-} from "./util.js";
+import { failOnUnhandledRejections, outcome, settle, TestClock, thrownBy } from "../fixtures.js";
+import { alwaysFatal, BOUNCE_DELAY, ERROR_DELAY, EngineFixture, HarnessWorker, isFatalIf, ManifoldHarness, startMinimalWorker } from "./util.js";
+
+failOnUnhandledRejections();
 
 /** A start function that waits until its attempt is aborted, then fails (Juju's abort tests). */
 function abortWaitingManifold(inputs: string[], signals: AbortSignal[]): Manifold {
@@ -109,15 +101,10 @@ describe("install (Juju TestInstall*, TestDoubleInstall)", () => {
     await settle();
     expect(mh.takeStarts()).toBe(1);
 
-    let thrown: unknown;
-    try {
-      fix.engine.install("some-task", mh.manifold());
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = thrownBy(() => fix.engine.install("some-task", mh.manifold()));
     expect(thrown).toBeInstanceOf(AlreadyInstalledError);
     expect((thrown as AlreadyInstalledError).manifoldName).toBe("some-task");
-    expect((thrown as Error).message).toContain("some-task");
+    expect(thrown.message).toContain("some-task");
     await fix.shortWait();
     expect(mh.takeStarts()).toBe(0);
     expect(mh.workers[0]?.killed).toBe(false);
@@ -132,14 +119,9 @@ describe("install (Juju TestInstall*, TestDoubleInstall)", () => {
     expect(mh1.takeStarts()).toBe(0);
 
     const mh2 = new ManifoldHarness(["friar-tuck"]);
-    let thrown: unknown;
-    try {
-      fix.engine.install("robin-hood", mh2.manifold());
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = thrownBy(() => fix.engine.install("robin-hood", mh2.manifold()));
     expect(thrown).toBeInstanceOf(CycleError);
-    expect((thrown as Error).message).toContain("robin-hood");
+    expect(thrown.message).toContain("robin-hood");
     expect((thrown as CycleError).cycle).toEqual(["robin-hood", "friar-tuck", "robin-hood"]);
     await fix.shortWait();
     expect(mh2.takeAttempts()).toBe(0);
@@ -170,7 +152,7 @@ describe("install (Juju TestInstall*, TestDoubleInstall)", () => {
     await settle();
     expect(mh.takeAttempts()).toBe(0);
     await running.injectError(null);
-    expect(await outcome(fix.engine.wait())).toEqual({ status: "resolved", value: undefined });
+    expect(await outcome(fix.engine.wait())).toEqual({ settled: true, ok: true, value: undefined });
   });
 });
 
@@ -458,7 +440,7 @@ describe("fatal errors and filters (Juju TestIsFatal, TestConfigFilter, TestFilt
 
     await mh2.injectError(fatal);
     expect(mh1.workers[1]?.killed).toBe(true);
-    expect(await outcome(fix.engine.wait())).toEqual({ status: "rejected", reason: fatal });
+    expect(await outcome(fix.engine.wait())).toEqual({ settled: true, ok: false, error: fatal });
     await fix.shortWait();
     expect([mh1.takeStarts(), mh2.takeStarts()]).toEqual([0, 0]);
     expect(await fix.dirtyKill()).toBe(fatal);
@@ -541,7 +523,7 @@ describe("fatal errors and filters (Juju TestIsFatal, TestConfigFilter, TestFilt
     const pong = new Error("pong");
     await mh1.injectError(ping);
     expect(mh2.workers[0]?.killed).toBe(true);
-    expect(await outcome(fix.engine.wait())).toEqual({ status: "pending" });
+    expect(await outcome(fix.engine.wait())).toEqual({ settled: false, ok: false });
     await mh2.injectError(pong);
 
     // SPEC rule 6: the first fatal error is the worst so far without asking
@@ -683,14 +665,9 @@ describe("config validation (Juju TestConfigValidate)", () => {
   ];
 
   it.each(cases)("rejects a bad %s with a TypeError naming it: %o", (field, config) => {
-    let thrown: unknown;
-    try {
-      new Engine(config as EngineConfig);
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = thrownBy(() => new Engine(config as EngineConfig));
     expect(thrown).toBeInstanceOf(TypeError);
-    expect((thrown as Error).message).toContain(field);
+    expect(thrown.message).toContain(field);
   });
 
   it("accepts the edge values of every numeric field", async () => {
@@ -701,13 +678,13 @@ describe("config validation (Juju TestConfigValidate)", () => {
       backoffResetTime: 0,
       maxDelay: 0,
       jitter: 1,
-      clock: new FakeClock(),
+      clock: new TestClock(),
     });
     engine.kill();
-    expect(await outcome(engine.wait())).toEqual({ status: "resolved", value: undefined });
-    const other = new Engine({ backoffFactor: 1, jitter: 0, clock: new FakeClock() });
+    expect(await outcome(engine.wait())).toEqual({ settled: true, ok: true, value: undefined });
+    const other = new Engine({ backoffFactor: 1, jitter: 0, clock: new TestClock() });
     other.kill();
-    expect(await outcome(other.wait())).toEqual({ status: "resolved", value: undefined });
+    expect(await outcome(other.wait())).toEqual({ settled: true, ok: true, value: undefined });
   });
 });
 
@@ -719,12 +696,7 @@ describe("validate (Juju TestValidate*)", () => {
   });
 
   it("rejects a manifold that is its own input (TestValidateTrivialCycle)", () => {
-    let thrown: unknown;
-    try {
-      validate({ a: stub(["a"]) });
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = thrownBy(() => validate({ a: stub(["a"]) }));
     expect(thrown).toBeInstanceOf(CycleError);
     expect((thrown as CycleError).cycle).toEqual(["a", "a"]);
   });
@@ -742,12 +714,7 @@ describe("validate (Juju TestValidate*)", () => {
     expect(() => validate(manifolds)).not.toThrow();
 
     manifolds.root1 = stub(["leaf1"]);
-    let thrown: unknown;
-    try {
-      validate(manifolds);
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = thrownBy(() => validate(manifolds));
     expect(thrown).toBeInstanceOf(CycleError);
     // The cycle root1 -> leaf1 -> mid1 -> root1 (in one direction or the other),
     // first name = last, each step an input edge.

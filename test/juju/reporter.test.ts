@@ -6,14 +6,16 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ManifoldReport } from "../../src/index.js";
-import { FakeClock, settle } from "../helpers.js";
-import { EngineFixture, ManifoldHarness, outcome } from "./util.js";
+import { failOnUnhandledRejections, outcome, settle, TestClock } from "../fixtures.js";
+import { EngineFixture, ManifoldHarness } from "./util.js";
+
+failOnUnhandledRejections();
 
 const T0 = Date.UTC(2018, 7, 7, 13, 15, 42);
 const T0_ISO = "2018-08-07T13:15:42.000Z";
 
 function fixture(): EngineFixture {
-  return new EngineFixture({}, new FakeClock(T0));
+  return new EngineFixture({}, new TestClock(T0));
 }
 
 /**
@@ -27,17 +29,28 @@ function withoutResourceLog(entry: ManifoldReport | undefined): Omit<ManifoldRep
   return rest;
 }
 
+/** The bookkeeping of an engine created at T0 that never started anything (beyond Juju's report). */
+const EMPTY_BOOKS = {
+  generation: 0,
+  startedAt: T0_ISO,
+  totals: { starts: 0, failures: 0, bounces: 0 },
+  counts: { starting: 0, started: 0, stopping: 0, stopped: 0 },
+};
+
+/** The bookkeeping of a manifold that never failed nor restarted (beyond Juju's report). */
+const NO_FAILURES = { restartCount: 0, failureCount: 0, lastFailures: [] };
+
 describe("engine report (Juju ReportSuite)", () => {
   it("reports a fresh engine as started with no manifolds (TestReportStarted)", async () => {
     const fix = fixture();
-    expect(fix.engine.report()).toEqual({ state: "started", manifolds: {} });
+    expect(fix.engine.report()).toEqual({ state: "started", manifolds: {}, ...EMPTY_BOOKS });
     await fix.cleanKill();
   });
 
   it("reports a killed engine as stopped with no manifolds (TestReportStopped)", async () => {
     const fix = fixture();
     await fix.cleanKill();
-    expect(fix.engine.report()).toEqual({ state: "stopped", manifolds: {} });
+    expect(fix.engine.report()).toEqual({ state: "stopped", manifolds: {}, ...EMPTY_BOOKS });
   });
 
   it("reports the engine and a worker that ignores kill as stopping until the worker stops (TestReportStopping)", async () => {
@@ -58,14 +71,15 @@ describe("engine report (Juju ReportSuite)", () => {
       since: "2018-08-07T13:15:43.000Z",
       inputs: [],
       startCount: 1,
+      ...NO_FAILURES,
       lastStart: T0_ISO,
       report: { key1: "hello there" },
     });
-    expect(await outcome(fix.engine.wait())).toEqual({ status: "pending" });
+    expect(await outcome(fix.engine.wait())).toEqual({ settled: false, ok: false });
 
     // Stopping the worker between kill and wait lets the engine stop cleanly.
     await mh1.injectError(null);
-    expect(await outcome(fix.engine.wait())).toEqual({ status: "resolved", value: undefined });
+    expect(await outcome(fix.engine.wait())).toEqual({ settled: true, ok: true, value: undefined });
     expect(fix.engine.report().state).toBe("stopped");
     expect(fix.engine.report().manifolds.task?.state).toBe("stopped");
   });
@@ -88,6 +102,8 @@ describe("engine report (Juju ReportSuite)", () => {
       since: T0_ISO,
       inputs: [],
       startCount: 1,
+      ...NO_FAILURES,
+      uptimeMs: 0,
       lastStart: T0_ISO,
       report: { key1: "hello there" },
     });
@@ -96,6 +112,8 @@ describe("engine report (Juju ReportSuite)", () => {
       since: T0_ISO,
       inputs: ["task"],
       startCount: 1,
+      ...NO_FAILURES,
+      uptimeMs: 0,
       lastStart: T0_ISO,
       report: { key1: "hello there" },
     });
@@ -121,6 +139,7 @@ describe("engine report (Juju ReportSuite)", () => {
       inputs: ["missing"],
       error: '"missing" not running: dependency not available',
       startCount: 0,
+      ...NO_FAILURES,
     });
   });
 

@@ -4,15 +4,19 @@
  * install into, uninstall from and report on that engine.
  */
 import { describe, expect, it } from "vitest";
-import { Engine, resource, selfManifold, type EngineControls, type StartContext } from "../../src/index.js";
-import { FakeClock, settle } from "../helpers.js";
-import { EngineFixture, ManifoldHarness, outcome, startMinimalWorker } from "./util.js";
+import { resource, selfManifold, type EngineControls, type StartContext } from "../../src/index.js";
+import { failOnUnhandledRejections, makeEngine, outcome, settle } from "../fixtures.js";
+import { EngineFixture, ManifoldHarness, startMinimalWorker } from "./util.js";
+
+failOnUnhandledRejections();
 
 /** A start context for calling a start function by hand, as Juju's TestStart does. */
 function handContext(name: string): StartContext {
   return {
     name,
     signal: new AbortController().signal,
+    heartbeat: () => undefined,
+    progress: () => undefined,
     getResource: (() => {
       throw new Error("no resources here");
     }) as StartContext["getResource"],
@@ -39,7 +43,7 @@ describe("selfManifold (Juju SelfSuite)", () => {
     // the controls are bound to the engine given to selfManifold, so they
     // must never act on some other engine.
     const fix = new EngineFixture();
-    const other = new Engine({ clock: new FakeClock() });
+    const { engine: other } = makeEngine();
     const m = selfManifold(fix.engine);
     expect(() => m.output?.(other)).toThrow();
     other.kill();
@@ -79,7 +83,8 @@ describe("selfManifold (Juju SelfSuite)", () => {
     expect(Object.keys(fix.engine.report().manifolds).sort()).toEqual(["one", "two"]);
 
     expect(await outcome(controls?.uninstall("one") ?? Promise.reject(new Error("no controls")))).toEqual({
-      status: "resolved",
+      settled: true,
+      ok: true,
       value: undefined,
     });
     expect(mh1.workers[0]?.killed).toBe(true);
@@ -105,7 +110,7 @@ describe("selfManifold (Juju SelfSuite)", () => {
     expect(report.state).toBe("started");
     expect(report.manifolds.self?.state).toBe("started");
     expect(report.manifolds.dependent?.state).toBe("started");
-    expect(await outcome(fix.engine.wait())).toEqual({ status: "pending" });
+    expect(await outcome(fix.engine.wait())).toEqual({ settled: false, ok: false });
     await fix.cleanKill();
   });
 
@@ -136,7 +141,7 @@ describe("selfManifold (Juju SelfSuite)", () => {
     const report = fix.engine.report();
     expect(report.state).toBe("started");
     expect(Object.values(report.manifolds).map((entry) => entry.state)).toEqual(new Array<string>(100).fill("started"));
-    expect(await outcome(fix.engine.wait())).toEqual({ status: "pending" });
+    expect(await outcome(fix.engine.wait())).toEqual({ settled: false, ok: false });
     await fix.cleanKill();
   });
 
@@ -158,7 +163,7 @@ describe("selfManifold (Juju SelfSuite)", () => {
     await settle();
     expect(mh.takeStarts()).toBe(1);
 
-    expect(await outcome(fix.engine.uninstall("self"))).toEqual({ status: "resolved", value: undefined });
+    expect(await outcome(fix.engine.uninstall("self"))).toEqual({ settled: true, ok: true, value: undefined });
     await fix.shortWait();
     expect(fix.engine.report().state).toBe("started");
     expect(Object.keys(fix.engine.report().manifolds)).toEqual(["dependent"]);

@@ -1,15 +1,17 @@
 /**
  * Fixtures for the ports of Juju's dependency tests (juju/worker
- * `dependency/util_test.go`): an engine fixture driven by a FakeClock, and a
+ * `dependency/util_test.go`): Juju's engine fixture (the suite's `makeEngine`
+ * with Juju's delays, and Juju's ShortWait, CleanKill and DirtyKill), and a
  * manifold harness that counts start attempts and started workers and lets a
- * test stop the current worker with an error of its choice.
+ * test stop the current worker with an error of its choice. Everything else
+ * comes from ../fixtures.ts.
  *
  * Juju's harness waits on real time (`AssertNoStart` sleeps ShortWait); here
  * time moves only when a test says so, and every expectation is on counts.
  */
 import { expect } from "vitest";
-import { Engine, MissingError, type EngineConfig, type Manifold, type Reporter, type StartContext } from "../../src/index.js";
-import { FakeClock, settle, TestWorker } from "../helpers.js";
+import { MissingError, type Engine, type EngineConfig, type Manifold, type Reporter, type StartContext } from "../../src/index.js";
+import { expectCleanStop, makeEngine, outcome, settle, TestClock, TestWorker } from "../fixtures.js";
 
 /** Milliseconds the fixture engine waits before restarting after an unknown error (Juju: ShortWait / 2). */
 export const ERROR_DELAY = 100;
@@ -18,37 +20,16 @@ export const BOUNCE_DELAY = 10;
 /** Longer than any delay the fixture uses without backoff: Juju's ShortWait. */
 export const SHORT_WAIT = 1000;
 
-/** How a promise stands once every pending callback has run. */
-export type Outcome = { status: "pending" } | { status: "resolved"; value: unknown } | { status: "rejected"; reason: unknown };
-
-/** Lets pending callbacks run, then says whether `promise` has settled, without ever waiting for it. */
-export async function outcome(promise: Promise<unknown>): Promise<Outcome> {
-  let result: Outcome = { status: "pending" };
-  promise.then(
-    (value) => (result = { status: "resolved", value }),
-    (reason: unknown) => (result = { status: "rejected", reason }),
-  );
-  await settle();
-  return result;
-}
-
 /** Juju's engineFixture: an engine with short delays, no backoff and no jitter, on a fake clock. */
 export class EngineFixture {
-  readonly clock: FakeClock;
+  readonly clock: TestClock;
   readonly engine: Engine;
 
-  constructor(config: EngineConfig = {}, clock = new FakeClock()) {
-    this.clock = clock;
-    this.engine = new Engine({
-      errorDelay: ERROR_DELAY,
-      bounceDelay: BOUNCE_DELAY,
-      backoffFactor: 0,
-      maxDelay: 1000,
-      backoffResetTime: 60_000,
-      jitter: 0,
-      ...config,
-      clock,
-    });
+  constructor(config: Omit<EngineConfig, "clock"> = {}, clock = new TestClock()) {
+    const juju = { errorDelay: ERROR_DELAY, bounceDelay: BOUNCE_DELAY, backoffFactor: 0, maxDelay: 1000, backoffResetTime: 60_000 };
+    const fixture = makeEngine({ ...juju, ...config }, clock);
+    this.engine = fixture.engine;
+    this.clock = fixture.clock;
   }
 
   /**
@@ -64,17 +45,16 @@ export class EngineFixture {
   /** workertest.CleanKill: the engine stops without error and leaves no timer behind. */
   async cleanKill(): Promise<void> {
     this.engine.kill();
-    expect(await outcome(this.engine.wait())).toEqual({ status: "resolved", value: undefined });
-    expect(this.clock.pending).toEqual([]);
+    await expectCleanStop(this.engine, this.clock);
   }
 
   /** workertest.DirtyKill / CheckKilled: the engine stops with an error, which is returned. */
   async dirtyKill(): Promise<unknown> {
     this.engine.kill();
     const result = await outcome(this.engine.wait());
-    expect(result.status).toBe("rejected");
+    expect(result).toMatchObject({ settled: true, ok: false });
     expect(this.clock.pending).toEqual([]);
-    return result.status === "rejected" ? result.reason : undefined;
+    return result.error;
   }
 }
 

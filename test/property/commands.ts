@@ -3,10 +3,10 @@
  * functions that run one case of each property (see model.ts for the model).
  */
 import fc from "fast-check";
+import { settle } from "../fixtures.js";
 import {
   describePlan,
   describeSpec,
-  flush,
   Harness,
   unhandledRejections,
   type ErrorSpec,
@@ -64,7 +64,7 @@ abstract class BaseCommand implements EngineCommand {
   abstract act(h: Harness): void | Promise<void>;
   async run(_model: Harness, h: Harness): Promise<void> {
     await this.act(h);
-    await flush();
+    await settle(1);
     h.check(`after ${this.toString()}`);
   }
   abstract toString(): string;
@@ -301,12 +301,12 @@ export function commandsArb(maxCommands: number, replayPath?: string): fc.Arbitr
 
 /** One model-based run: the commands, then quiescence checks, then shutdown checks. */
 export async function runCommands(universe: Universe, initial: readonly number[], commands: Iterable<EngineCommand>, scheduler: SchedulerSource): Promise<void> {
-  unhandledRejections.length = 0;
+  unhandledRejections.clear();
   const harness = new Harness(universe, scheduler.make());
   // Most runs begin with a batch of manifolds, so that the commands find a graph to work on.
   if (initial.length > 0) {
     harness.installAll(initial, false);
-    await flush();
+    await settle(1);
     harness.check("after the initial installAll");
   }
   await fc.asyncModelRun(() => ({ model: harness, real: harness }), commands);
@@ -331,7 +331,7 @@ export async function runColdStart(
   syncMask: number,
   scheduler: SchedulerSource,
 ): Promise<void> {
-  unhandledRejections.length = 0;
+  unhandledRejections.clear();
   const harness = new Harness(universe, scheduler.make());
   const n = universe.defs.length;
   const indices = [...new Set(order.map((i) => i % n))];
@@ -340,7 +340,7 @@ export async function runColdStart(
   const split = batchSplit % (indices.length + 1);
   harness.installAll(indices.slice(0, split), false);
   for (const i of indices.slice(split)) harness.install(i);
-  await flush();
+  await settle(1);
   harness.check("after installing");
   await harness.quiesce();
   harness.check("after the cold start");

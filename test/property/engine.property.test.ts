@@ -11,7 +11,8 @@
  * FC_REPLAY_PATH (replay one failure), FC_VERBOSE (1 or 2).
  */
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { describe, it } from "vitest";
+import { failOnUnhandledRejections } from "../fixtures.js";
 import { commandsArb, initialArb, runColdStart, runCommands, schedulerArb } from "./commands.js";
 import { universeArb, unhandledRejections } from "./model.js";
 
@@ -40,15 +41,9 @@ async function assertProperty<Ts>(testName: string, property: fc.IAsyncProperty<
   throw new Error(`${fc.defaultReportMessage(details)}\n\nGot ${got}\n\nReplay this failure (see CONTRIBUTING.md):\n  ${replay}\n`);
 }
 
-const onUnhandled = (reason: unknown): void => {
-  unhandledRejections.push(reason);
-};
-beforeAll(() => {
-  process.on("unhandledRejection", onUnhandled);
-});
-afterAll(() => {
-  process.off("unhandledRejection", onUnhandled);
-});
+// The harness reads this log after every step (each run clears it first); a
+// rejection that arrives after the last step of the last run fails the test too.
+failOnUnhandledRejections(unhandledRejections);
 
 const COMMANDS = "random commands over random DAGs keep every invariant";
 const COLD_START = "a cold start calls each start once, in dependency order";

@@ -13,7 +13,7 @@
  * All asynchrony goes through fast-check's scheduler: a start function's
  * promise, a worker's `wait()` and the end of an aborted start are settled by
  * scheduled tasks, so fast-check picks the order in which start completions,
- * worker exits and kills reach the engine. Time is a {@link FakeClock} that
+ * worker exits and kills reach the engine. Time is a {@link TestClock} that
  * only moves when a command says so.
  *
  * How the model sees what the engine sees: every promise the engine awaits is
@@ -30,15 +30,15 @@ import fc from "fast-check";
 import {
   AlreadyInstalledError,
   BounceError,
-  Engine,
   EngineStoppedError,
   MissingError,
   UninstallError,
+  type Engine,
   type Manifold,
   type StartContext,
   type Worker,
 } from "../../src/index.js";
-import { deferred, FakeClock } from "../helpers.js";
+import { deferred, iso, makeEngine, RejectionLog, settle, type TestClock } from "../fixtures.js";
 
 // ------------------------------------------------------------------ configuration
 
@@ -352,26 +352,17 @@ export class ModelWorker implements Worker {
 
 // ------------------------------------------------------------------ the harness
 
-/** Rejections nobody handled, collected by the test file's process listener. */
-export const unhandledRejections: unknown[] = [];
-
-/** Wait for every queued promise callback (and those they queue) to run; timers are fake, so nothing else is pending. */
-export function flush(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
-}
+/** Rejections nobody handled, collected while the property test file runs (it listens through failOnUnhandledRejections). */
+export const unhandledRejections = new RejectionLog();
 
 const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
 
 export class PropertyViolation extends Error {
   override name = "PropertyViolation";
 }
 
 export class Harness {
-  readonly clock = new FakeClock();
+  readonly clock: TestClock;
   readonly engine: Engine;
   readonly defs = new Map<string, ManifoldDef>();
   /** Every instance ever installed, in order. */
@@ -400,14 +391,15 @@ export class Harness {
     readonly s: fc.Scheduler,
   ) {
     for (const def of universe.defs) this.defs.set(def.name, def);
-    this.engine = new Engine({
-      clock: this.clock,
+    const fixture = makeEngine({
       ...ENGINE_TIMING,
       logger: silentLogger,
       isFatal: (error) => isFatalError(error),
       worstError: (a, b) => (rankOf(a) > rankOf(b) ? a : b),
       metrics: { recordStart: (name) => this.onRecordStart(name) },
     });
+    this.engine = fixture.engine;
+    this.clock = fixture.clock;
     this.engine.wait().then(
       () => this.onFinished(false, undefined),
       (error: unknown) => this.onFinished(true, error),
@@ -903,14 +895,14 @@ export class Harness {
   async release(count: number): Promise<void> {
     for (let i = 0; i < count && this.s.count() > 0; i++) {
       await this.s.waitNext(1);
-      await flush();
+      await settle(1);
     }
   }
 
   async advance(ms: number): Promise<void> {
     this.note(`advance ${ms}ms`);
     await this.clock.advance(ms);
-    await flush();
+    await settle(1);
   }
 
   /**
@@ -921,7 +913,7 @@ export class Harness {
     for (let steps = 0; steps < QUIESCE_LIMIT; steps++) {
       if (this.s.count() > 0) {
         await this.s.waitNext(1);
-        await flush();
+        await settle(1);
         continue;
       }
       const next = this.clock.pending[0];
@@ -930,8 +922,10 @@ export class Harness {
         this.violate(`a stop timer is pending although every worker's wait() has been released`);
         return;
       }
-      await this.clock.fireNext();
-      await flush();
+      // Up to the earliest timer's due time (fireNext would settle first and
+      // then pick whichever timer is earliest by then, or none).
+      await this.clock.advance(next.due - this.clock.now());
+      await settle(1);
     }
     this.violate(`the engine did not become quiescent within ${QUIESCE_LIMIT} steps (livelock?)`);
   }
@@ -943,7 +937,7 @@ export class Harness {
     this.checkState();
     this.checkReport();
     this.checkDelays();
-    if (unhandledRejections.length > 0) this.violate(`unhandled rejection: ${String(unhandledRejections[0])}`);
+    if (unhandledRejections.reasons.length > 0) this.violate(`unhandled rejection: ${String(unhandledRejections.reasons[0])}`);
     for (const noop of this.#uninstallNoops) if (!noop.resolved) this.violate(`uninstall(${noop.name}) of a name not installed did not resolve at once`);
     this.#uninstallNoops = [];
     if (this.violations.length > 0) {
@@ -1043,7 +1037,7 @@ export class Harness {
   /** Kills the engine (if nothing did yet), lets every worker stop, and checks how it ended. */
   async shutdown(): Promise<void> {
     if (!this.dying) this.kill();
-    await flush();
+    await settle(1);
     this.check("right after kill");
     await this.quiesce(true);
     if (!this.finished) this.violate(`engine.wait() has not settled after every worker stopped (timers pending: ${this.clock.pending.length})`);
@@ -1076,7 +1070,7 @@ export class Harness {
       () => (lateUninstall = "resolved"),
       (error: unknown) => (lateUninstall = error instanceof EngineStoppedError ? "ok" : String(error)),
     );
-    await flush();
+    await settle(1);
     if (lateUninstall !== "ok") this.violate(`uninstall after shutdown: ${lateUninstall}, expected EngineStoppedError`);
     this.check("after shutdown");
   }

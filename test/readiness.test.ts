@@ -1,38 +1,190 @@
 /**
- * The rule 9 / rule 3 bookkeeping counters (Slot.blockedDependents,
- * Slot.waitingDependents, Slot.dependentCount, ManifoldNode.holdingInputs).
+ * Readiness (rule 9): a start waits while an installed input's start is in
+ * flight, or about to be called, so that a cold start calls each start
+ * function once, inputs first, whatever the install order; and the
+ * bookkeeping behind it (src/readiness.ts: ManifoldNode.holdingInputs,
+ * Slot.blockedDependents, Slot.waitingDependents, Slot.dependentCount) keeps
+ * rule 9 and rule 3 right under every interleaving.
  *
- * The engine no longer keeps an exact count of holding inputs on every node:
+ * The engine does not keep an exact count of holding inputs on every node:
  * only blocked nodes keep one, and a start or stop walks its dependents only
  * when some of them are blocked (for holding) or have had their start called
- * (for bouncing). Each test below drives one interleaving where a wrong count
- * would show as a behaviour bug:
+ * (for bouncing). Each test of the counters drives one interleaving where a
+ * wrong count would show as a behaviour bug:
  * - a dependent that should be bounced (rule 3) but is not: it keeps running
  *   with a stale view of its inputs;
  * - a blocked node that never unblocks (a hang);
  * - a start called while an installed input has a start in flight (rule 9).
  *
- * Every start records what it saw (`name(input=worker,...)`, `-` for not
- * running), and the world flags any start called while an installed input of
- * it has a start in flight.
+ * There, every start records what it saw (`name(input=worker,...)`, `-` for
+ * not running), and the world flags any start called while an installed input
+ * of it has a start in flight.
  */
 import { describe, expect, it } from "vitest";
 import {
   AlreadyInstalledError,
   BounceError,
-  Engine,
   MissingError,
+  resource,
   UninstallError,
+  valueWorker,
+  type Engine,
   type EngineConfig,
   type Manifold,
   type StartContext,
   type Worker,
 } from "../src/index.js";
-import { deferred, FakeClock, failOnUnhandledRejections, settle, TestWorker, track } from "./helpers.js";
+import {
+  deferred,
+  entry,
+  failOnUnhandledRejections,
+  makeEngine,
+  recording,
+  settle,
+  stop,
+  TestWorker,
+  track,
+  type TestClock,
+} from "./fixtures.js";
 
 failOnUnhandledRejections();
 
-// ------------------------------------------------------------------ local helpers
+// ------------------------------------------------------------------ start order
+
+describe("start order (rule 9)", () => {
+  it("calls each start function once, inputs first, whatever the install order", async () => {
+    const { engine, clock } = makeEngine();
+    const calls: string[] = [];
+    engine.install("c", recording(calls, "c", ["b", "a"]));
+    engine.install("b", recording(calls, "b", ["a"]));
+    engine.install("a", recording(calls, "a", []));
+    await settle();
+    expect(calls).toEqual(["a()", "b(a)", "c(b,a)"]);
+    expect(clock.delays).toEqual([]);
+    engine.kill();
+    await engine.wait();
+    expect(clock.pending).toEqual([]);
+  });
+
+  it("waits for an asynchronous input start before calling the dependent", async () => {
+    const { engine } = makeEngine();
+    const token = resource<string>("token");
+    let release!: () => void;
+    const seen: unknown[] = [];
+    engine.install("user", {
+      inputs: [token],
+      start: (context) => {
+        seen.push(context.getResource(token));
+        return valueWorker(0);
+      },
+    });
+    engine.install(token, {
+      inputs: [],
+      start: () => new Promise((resolve) => (release = () => resolve(valueWorker("t")))),
+      output: (worker) => worker.value,
+    });
+    await settle();
+    expect(seen).toEqual([]);
+    expect(engine.report().manifolds.user?.state).toBe("starting");
+    release();
+    await settle();
+    expect(seen).toEqual(["t"]);
+    engine.kill();
+    await engine.wait();
+  });
+
+  it("a cold start calls each start function once, in dependency order, even with asynchronous starts", async () => {
+    const { engine, clock } = makeEngine({ bounceDelay: 10 });
+    const log: string[] = [];
+    const slow = (name: string, inputs: string[], ticks: number): Manifold<Worker & { readonly value: string }, string> => ({
+      inputs,
+      start: async (context) => {
+        log.push(`${name}(${inputs.filter((input) => context.hasResource(input)).join(",")})`);
+        for (let i = 0; i < ticks; i++) await Promise.resolve();
+        return valueWorker(name);
+      },
+      output: (worker) => worker.value,
+    });
+    // Installed dependents first; the inputs' starts take different times.
+    engine.install("top", slow("top", ["left", "right"], 1));
+    engine.install("left", slow("left", ["root"], 5));
+    engine.install("right", slow("right", ["root"], 1));
+    engine.install("root", slow("root", [], 3));
+    await settle();
+    expect(log[0]).toBe("root()");
+    expect(log.slice(1, 3).sort()).toEqual(["left(root)", "right(root)"]);
+    expect(log[3]).toBe("top(left,right)");
+    expect(log).toHaveLength(4);
+    // Nothing was bounced, so no bounce timer was ever set.
+    expect(clock.delays).toEqual([]);
+    await stop(engine);
+  });
+
+  it("an input waiting out an error delay does not hold back its dependent", async () => {
+    const { engine, clock } = makeEngine({ errorDelay: 500 });
+    const log: string[] = [];
+    let inputCalls = 0;
+    engine.install("a", {
+      inputs: [],
+      start: () => {
+        if (++inputCalls === 1) throw new Error("first start fails");
+        return valueWorker("A");
+      },
+      output: (worker) => worker.value,
+    });
+    engine.install("b", recording(log, "b", ["a"]));
+    await settle();
+    expect(log).toEqual(["b()"]);
+    expect(entry(engine, "b").state).toBe("started");
+    await clock.advance(500);
+    // When the input comes up, the dependent is restarted once, now with it.
+    expect(log).toEqual(["b()", "b(a)"]);
+    await stop(engine);
+  });
+
+  it("an input waiting out a bounce delay holds back a dependent whose own delay ends first", async () => {
+    // jitter 0.5 with these random draws makes a's bounce delay 15 ms and b's 5 ms.
+    const draws = [0.99, 0];
+    const { engine, clock } = makeEngine({ bounceDelay: 10, jitter: 0.5, random: () => draws.shift() ?? 0.5 });
+    let input = new TestWorker("a");
+    engine.install("a", { inputs: [], start: () => (input = new TestWorker("a")), output: () => "A" });
+    const log: string[] = [];
+    engine.install("b", recording(log, "b", ["a"]));
+    await settle();
+    input.fail(new BounceError());
+    await settle();
+    expect(clock.pending.map((timer) => timer.delay)).toEqual([5, 15]);
+    await clock.advance(5);
+    expect(log).toEqual(["b(a)"]);
+    expect(entry(engine, "b").state).toBe("starting");
+    await clock.advance(10);
+    expect(log).toEqual(["b(a)", "b(a)"]);
+    await stop(engine);
+  });
+
+  it("inputs that are not installed, completed or missing never hold a start back", async () => {
+    const { engine } = makeEngine();
+    const done = new TestWorker("done");
+    engine.install("done", { inputs: [], start: () => done, output: () => "D" });
+    engine.install("missing", {
+      inputs: [],
+      start: () => {
+        throw new MissingError();
+      },
+    });
+    await settle();
+    done.complete();
+    await settle();
+    const log: string[] = [];
+    engine.install("user", recording(log, "user", ["done", "missing", "absent"]));
+    await settle();
+    expect(log).toEqual(["user()"]);
+    expect(entry(engine, "user").state).toBe("started");
+    await stop(engine);
+  });
+});
+
+// ------------------------------------------------------------------ the counters: a world of recording manifolds
 
 /** A TestWorker that runs `onKill` (user code, re-entrant into the engine) when killed. */
 class HookWorker extends TestWorker {
@@ -67,7 +219,7 @@ type Instance = { readonly id: number; readonly name: string };
 
 /** An engine on a fake clock and the manifolds the test installs in it, with what their starts saw. */
 class World {
-  readonly clock = new FakeClock();
+  readonly clock: TestClock;
   readonly engine: Engine;
   /** Every start call, in order: `name(input=worker,...)`. */
   readonly log: string[] = [];
@@ -80,8 +232,10 @@ class World {
   #serial = 0;
   #workerSerial = new Map<string, number>();
 
-  constructor(config: EngineConfig = {}) {
-    this.engine = new Engine({ clock: this.clock, jitter: 0, bounceDelay: 10, errorDelay: 100, backoffFactor: 0, ...config });
+  constructor(config: Omit<EngineConfig, "clock"> = {}) {
+    const fixture = makeEngine({ bounceDelay: 10, errorDelay: 100, backoffFactor: 0, ...config });
+    this.engine = fixture.engine;
+    this.clock = fixture.clock;
   }
 
   manifold(name: string, inputs: string[], options: Options = {}): Manifold {

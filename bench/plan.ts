@@ -1,0 +1,212 @@
+/**
+ * Plans and conditions at scale: `node --expose-gc --import tsx bench/plan.ts`
+ * (options: `--sizes=10000,100000 --runs=7`).
+ *
+ * 1. `computePlan` on the layered graph of graphs.ts where 1% of the
+ *    manifolds are replaced (config changed), 0.5% removed and 0.5% added.
+ *    Every other desired manifold is a new object with an equal `config`
+ *    (what a daemon rebuilding its manifolds from an unchanged file passes),
+ *    so the deep comparison is paid for 98% of the graph; a second row keeps
+ *    those as the installed objects themselves (the identity shortcut).
+ * 2. `selectByConditions` for 100k manifolds each with a 5-term `when`,
+ *    against `installAll` of the same graph without conditions (the engine's
+ *    install checks refuse `when` until the engine takes conditions), as
+ *    texts shared by many manifolds and as a distinct text per manifold.
+ *
+ * Medians of `--runs` runs after a warm-up, a full GC before each timed run.
+ * Timings are the sources as tsx runs them. Figures go to stdout as markdown.
+ */
+import { parseArgs } from "node:util";
+import { Engine } from "../src/engine.js";
+import type { Manifold, Manifolds } from "../src/index.js";
+import { computePlan, type Plan, type PlanEntry } from "../src/plan.js";
+import { selectByConditions } from "../src/when.js";
+import { makeGraph, type Graph } from "./graphs.js";
+import { collect, machine, median, now } from "./measure.js";
+import { BenchWorker } from "./workload.js";
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: "string", default: "10000,100000" },
+    runs: { type: "string", default: "7" },
+  },
+});
+const sizes = values.sizes.split(",").map(Number);
+const runs = Number(values.runs);
+if (sizes.some((size) => !Number.isInteger(size) || size < 1000) || !Number.isInteger(runs) || runs < 1) {
+  console.error("bench/plan: --sizes must be integers >= 1000, --runs an integer >= 1");
+  process.exit(2);
+}
+
+/** A reproducible choice of indices (mulberry32, as graphs.ts uses). */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function pick(count: number, size: number, taken: Set<number>, next: () => number): number[] {
+  const chosen: number[] = [];
+  while (chosen.length < count) {
+    const index = Math.floor(next() * size);
+    if (taken.has(index)) continue;
+    taken.add(index);
+    chosen.push(index);
+  }
+  return chosen;
+}
+
+const start = (): BenchWorker => new BenchWorker(1);
+
+/** A manifold rebuilt from its configuration: a new object and closures every time. */
+function build(inputs: readonly string[], config: unknown): Manifold {
+  return Object.assign({ inputs, start, output: (worker: BenchWorker) => worker.value }, { config }) as Manifold;
+}
+
+interface Change {
+  installed: Map<string, PlanEntry>;
+  desired: PlanEntry[];
+  desiredSame: PlanEntry[];
+  replaced: number;
+  removed: number;
+  added: number;
+}
+
+function makeChange(graph: Graph): Change {
+  const installed = new Map<string, PlanEntry>();
+  const inputsOf = (i: number): string[] => (graph.inputs[i] as number[]).map((input) => graph.names[input] as string);
+  graph.names.forEach((name, i) => {
+    const inputs = inputsOf(i);
+    installed.set(name, { name, manifold: build(inputs, { index: i, version: 1, tags: ["a", "b"] }), inputs });
+  });
+  const next = random(0xc4a96e);
+  const taken = new Set<number>();
+  const replaced = new Set(pick(Math.round(graph.size * 0.01), graph.size, taken, next));
+  const removed = new Set(pick(Math.round(graph.size * 0.005), graph.size, taken, next));
+  const added = Math.round(graph.size * 0.005);
+  const desired: PlanEntry[] = [];
+  const desiredSame: PlanEntry[] = [];
+  graph.names.forEach((name, i) => {
+    if (removed.has(i)) return;
+    const inputs = inputsOf(i);
+    const version = replaced.has(i) ? 2 : 1;
+    const entry = { name, manifold: build(inputs, { index: i, version, tags: ["a", "b"] }), inputs };
+    desired.push(entry);
+    desiredSame.push(replaced.has(i) ? entry : (installed.get(name) as PlanEntry));
+  });
+  for (let k = 0; k < added; k++) {
+    const inputs = [graph.names[Math.floor(next() * graph.size)] as string];
+    const entry = { name: `new${k}`, manifold: build(inputs, { index: -k, version: 1, tags: [] }), inputs };
+    desired.push(entry);
+    desiredSame.push(entry);
+  }
+  return { installed, desired, desiredSame, replaced: replaced.size, removed: removed.size, added };
+}
+
+function timePlan(change: Change, entries: PlanEntry[]): { ms: number; plan: Plan } {
+  let plan: Plan | undefined;
+  const samples: number[] = [];
+  computePlan(change.installed, { entries }, 1); // warm-up
+  for (let run = 0; run < runs; run++) {
+    collect();
+    const t0 = now();
+    plan = computePlan(change.installed, { entries }, 1);
+    samples.push(now() - t0);
+  }
+  return { ms: median(samples), plan: plan as Plan };
+}
+
+const host = machine();
+console.log(`# bench/plan: ${host.cpu}, ${host.cores} cores, Node ${process.version}, load ${host.loadAverage}\n`);
+
+console.log("## computePlan: 1% replaced, 0.5% removed, 0.5% added (layered graph)\n");
+console.log("| N | unchanged given as | plan ms | ns/manifold | install | uninstall | replace | keep | restart |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const size of sizes) {
+  const change = makeChange(makeGraph("layered", size));
+  for (const [label, entries] of [
+    ["equal config", change.desired],
+    ["same object", change.desiredSame],
+  ] as const) {
+    const { ms, plan } = timePlan(change, entries);
+    if (plan.install.length !== change.added || plan.uninstall.length !== change.removed || plan.replace.length !== change.replaced) {
+      throw new Error(`bench/plan: the plan does not match the change (${plan.install.length}/${plan.uninstall.length}/${plan.replace.length})`);
+    }
+    console.log(
+      `| ${size} | ${label} | ${ms.toFixed(1)} | ${((ms * 1e6) / size).toFixed(0)} | ${plan.install.length} | ${plan.uninstall.length} | ${plan.replace.length} | ${plan.keep.length} | ${plan.restart.length} |`,
+    );
+  }
+}
+
+console.log("\n## selectByConditions: 100k manifolds, each with a 5-term when, vs installAll\n");
+const SIZE = 100_000;
+const graph = makeGraph("layered", SIZE);
+const requirements = ["os.debian", "hardware.vm", "region.eu", "tier.2", "zone.a", "zone.c"];
+function conditional(distinct: boolean): Manifolds {
+  const manifolds: Manifolds = {};
+  graph.names.forEach((name, i) => {
+    const inputs = (graph.inputs[i] as number[]).map((input) => graph.names[input] as string);
+    // Shared texts: 50 variants; distinct: the manifold's own name is one of the 5 terms.
+    const own = distinct ? `feature.${name}` : `zone.${String.fromCharCode(97 + (i % 5))}`;
+    const when = `(os.debian | os.rhel${i % 10}) & hardware.vm & !support_level.basic & ${own}`;
+    manifolds[name] = Object.assign({ inputs, start, output: (worker: BenchWorker) => worker.value }, { when }) as Manifold;
+  });
+  return manifolds;
+}
+const plain: Manifolds = {};
+graph.names.forEach((name, i) => {
+  const inputs = (graph.inputs[i] as number[]).map((input) => graph.names[input] as string);
+  plain[name] = { inputs, start, output: (worker: BenchWorker) => worker.value };
+});
+
+async function timeInstallAll(): Promise<number> {
+  const samples: number[] = [];
+  for (let run = 0; run <= runs; run++) {
+    const engine = new Engine({ errorDelay: 0, bounceDelay: 0, jitter: 0, stopTimeout: 0 });
+    collect();
+    const t0 = now();
+    engine.installAll(plain);
+    const t = now() - t0;
+    engine.kill();
+    await engine.wait(); // so that no engine is left for the selections' GCs to trace
+    if (run > 0) samples.push(t); // run 0 warms up
+  }
+  return median(samples);
+}
+
+function timeSelect(manifolds: Manifolds, reqs: readonly string[]): { ms: number; kept: number; derived: number } {
+  const samples: number[] = [];
+  let kept = 0;
+  let derived = 0;
+  for (let run = 0; run <= runs; run++) {
+    collect();
+    const t0 = now();
+    const selection = selectByConditions(manifolds, reqs);
+    const t = now() - t0;
+    if (run > 0) samples.push(t);
+    kept = selection.kept.length;
+    derived = selection.kept.filter((k) => k.manifold !== manifolds[k.name]).length;
+  }
+  return { ms: median(samples), kept, derived };
+}
+
+const installMs = await timeInstallAll();
+console.log(`installAll of ${SIZE} manifolds (no conditions): ${installMs.toFixed(1)} ms (the synchronous call; starts run after it)\n`);
+console.log("| when texts | requirements | select ms | overhead vs installAll | kept | kept without some inputs |");
+console.log("| --- | --- | --- | --- | --- | --- |");
+const shared = conditional(false);
+const distinct = conditional(true);
+const rows: [string, Manifolds, readonly string[]][] = [
+  ["50 shared, 80% true", shared, [...requirements, "zone.b", "zone.d"]],
+  ["50 shared, 40% true", shared, requirements],
+  ["one per manifold, 90% true", distinct, [...requirements, ...graph.names.filter((_, i) => i % 10 !== 3).map((name) => `feature.${name}`)]],
+];
+for (const [label, manifolds, reqs] of rows) {
+  const { ms, kept, derived } = timeSelect(manifolds, reqs);
+  console.log(`| ${label} | ${reqs.length} | ${ms.toFixed(1)} | ${((100 * ms) / installMs).toFixed(1)}% | ${kept} | ${derived} |`);
+}

@@ -1,0 +1,441 @@
+/**
+ * Desired state (Machination's `update`): compares the installed manifolds
+ * with the desired ones and says what carrying out the difference takes:
+ * what to install, uninstall and replace, what stays, and which of the
+ * manifolds that stay are restarted because an input of theirs changes.
+ * Pure: nothing here touches an engine; `engine.plan` and `engine.apply` call it.
+ *
+ * Cost: one pass over the installed set, one over the desired set, and one
+ * depth-first walk of the desired graph (which finds cycles and spreads
+ * restarts in the same pass): O(N + E) per plan, however much changes, with
+ * no per-change rescans.
+ */
+import { isDeepStrictEqual } from "node:util";
+import { CycleError, quote } from "./errors.js";
+import type { Manifold } from "./manifold.js";
+import { originalOf, parseCondition, type SkippedManifold } from "./when.js";
+
+/**
+ * One manifold as a plan sees it: its name, the manifold object, and its
+ * input names after conditions (tokens resolved to names). The engine's
+ * checked manifolds and nodes have this shape.
+ */
+export interface PlanEntry {
+  /** The manifold's name. */
+  readonly name: string;
+  /** The manifold (as given, or as conditions derived it). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly manifold: Manifold<any, any>;
+  /** Its input names after conditions. */
+  readonly inputs: readonly string[];
+}
+
+/** The installed manifolds, as a plan reads them; a `Map<string, PlanEntry>` is one. */
+export interface InstalledSet {
+  /** The entry installed under `name`, if any. */
+  get(name: string): PlanEntry | undefined;
+  /** Every installed entry. */
+  values(): Iterable<PlanEntry>;
+}
+
+/**
+ * What `engine.apply(desired)` does, or would do: each list holds manifold
+ * names, sorted (by UTF-16 code units, as `Array.prototype.sort` does).
+ *
+ * `install`, `replace` and `keep` split the desired set (after conditions);
+ * `uninstall`, `replace` and `keep` split the installed set. `restart` is the
+ * part of `keep` that is restarted anyway; `skip` lists the manifolds left
+ * out by their `when` (a skipped name that was installed is in `uninstall` too).
+ */
+export interface Plan {
+  /** Desired and not installed: installed and started. */
+  readonly install: readonly string[];
+  /** Installed and not desired (or left out by `when`): stopped and removed. */
+  readonly uninstall: readonly string[];
+  /** Installed and desired, but changed (see `reasons`): the old worker is stopped, then the new manifold started. */
+  readonly replace: readonly string[];
+  /** Installed and desired unchanged: the installed manifold stays (its worker keeps running unless it is in `restart`). */
+  readonly keep: readonly string[];
+  /** Left out because their `when` is false for the requirements. */
+  readonly skip: readonly string[];
+  /**
+   * Kept manifolds whose worker is restarted because an input of theirs is
+   * installed, uninstalled, replaced or itself restarted (transitively).
+   */
+  readonly restart: readonly string[];
+  /**
+   * Why each name in `replace` and `restart` is there, e.g. `config changed`,
+   * `inputs changed: +cache -db`, `input "db" replaced`; several reasons are
+   * joined with "; ". A null-prototype object.
+   */
+  readonly reasons: Readonly<Record<string, string>>;
+  /** The generation of the installed set the plan was computed against (see `apply`'s `ifGeneration`). */
+  readonly generation: number;
+}
+
+/** Where each desired name ends up. */
+const INSTALL = 1;
+const REPLACE = 2;
+const KEEP = 3;
+
+/**
+ * Computes the plan that turns `installed` into `desired`.
+ *
+ * A desired manifold is unchanged, and kept, when its inputs (after
+ * conditions) are those installed and either it is the installed manifold
+ * object itself, or both carry a `config` that is deeply equal
+ * (`util.isDeepStrictEqual`) and their `when` (compared in normal form) and
+ * every other field that is not a function (`stopTimeout` and the like) are
+ * equal. Functions are not compared: a daemon that rebuilds its manifolds from
+ * the same configuration creates new closures each time. Anything else is
+ * replaced, with its reasons.
+ *
+ * @param installed - what the engine has installed.
+ * @param desired - the desired manifolds after conditions (each name once),
+ *   with the ones conditions left out.
+ * @param generation - the installed set's generation, carried into the plan.
+ * @throws CycleError (naming a manifold the plan installs or replaces, and
+ *   the cycle) if the desired manifolds' inputs form a cycle, as `install`
+ *   would for the manifold that closes it; TypeError if a desired name repeats.
+ */
+export function computePlan(
+  installed: InstalledSet,
+  desired: { readonly entries: Iterable<PlanEntry>; readonly skipped?: readonly SkippedManifold[] | undefined },
+  generation: number,
+): Plan {
+  const entries: PlanEntry[] = [];
+  const index = new Map<string, number>();
+  for (const entry of desired.entries) {
+    if (index.has(entry.name)) {
+      throw new TypeError(`plan: manifold ${quote(entry.name)} is desired twice; give each manifold one name`);
+    }
+    index.set(entry.name, entries.length);
+    entries.push(entry);
+  }
+
+  const reasons = Object.create(null) as Record<string, string>;
+  const status = new Uint8Array(entries.length);
+  const install: string[] = [];
+  const replace: string[] = [];
+  const keep: string[] = [];
+  const normal = new Map<string, string>();
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i] as PlanEntry;
+    const old = installed.get(entry.name);
+    if (old === undefined) {
+      status[i] = INSTALL;
+      install.push(entry.name);
+      continue;
+    }
+    let changes: string[] | undefined;
+    try {
+      changes = differences(old, entry, normal);
+    } catch (error) {
+      // A throwing getter or a revoked proxy: what cannot be compared is replaced.
+      changes = [`could not be compared (${error instanceof Error ? error.message : String(error)}), so it counts as changed`];
+    }
+    if (changes !== undefined) {
+      status[i] = REPLACE;
+      replace.push(entry.name);
+      reasons[entry.name] = changes.join("; ");
+    } else {
+      status[i] = KEEP;
+      keep.push(entry.name);
+    }
+  }
+
+  const uninstall: string[] = [];
+  for (const old of installed.values()) if (!index.has(old.name)) uninstall.push(old.name);
+
+  const restart = spreadRestarts(entries, index, status, installed, reasons);
+
+  const skip = (desired.skipped ?? []).map((skipped) => skipped.name);
+  return Object.freeze({
+    install: sorted(install),
+    uninstall: sorted(uninstall),
+    replace: sorted(replace),
+    keep: sorted(keep),
+    skip: sorted(skip),
+    restart: sorted(restart),
+    reasons: Object.freeze(reasons),
+    generation,
+  });
+}
+
+function sorted(names: string[]): readonly string[] {
+  return Object.freeze(names.sort());
+}
+
+/**
+ * Walks the desired graph depth first, inputs before dependents, so that
+ * when a kept manifold is finished every input's fate is known: it restarts
+ * if one of them is installed, replaced, uninstalled or restarts. The same
+ * walk finds a cycle (an input still on the path). Iterative, so a long
+ * chain cannot overflow the stack.
+ */
+function spreadRestarts(
+  entries: readonly PlanEntry[],
+  index: ReadonlyMap<string, number>,
+  status: Uint8Array,
+  installed: InstalledSet,
+  reasons: Record<string, string>,
+): string[] {
+  const count = entries.length;
+  // 0 unvisited, 1 on the path, 2 done.
+  const state = new Uint8Array(count);
+  const next = new Uint32Array(count);
+  const restarts = new Uint8Array(count);
+  const restart: string[] = [];
+  const path: number[] = [];
+  for (let root = 0; root < count; root++) {
+    if (state[root] !== 0) continue;
+    state[root] = 1;
+    path.push(root);
+    while (path.length > 0) {
+      const at = path[path.length - 1] as number;
+      const inputs = (entries[at] as PlanEntry).inputs;
+      const position = next[at] as number;
+      if (position < inputs.length) {
+        next[at] = position + 1;
+        const input = index.get(inputs[position] as string);
+        if (input === undefined) continue;
+        if (state[input] === 1) throw cycleError(entries, status, path, input);
+        if (state[input] === 0) {
+          state[input] = 1;
+          path.push(input);
+        }
+        continue;
+      }
+      path.pop();
+      state[at] = 2;
+      if (status[at] !== KEEP) continue;
+      const causes = restartCauses(entries[at] as PlanEntry, index, status, restarts, installed);
+      if (causes === undefined) continue;
+      restarts[at] = 1;
+      const name = (entries[at] as PlanEntry).name;
+      restart.push(name);
+      reasons[name] = causes;
+    }
+  }
+  return restart;
+}
+
+/** Why a kept manifold restarts, or `undefined` if none of its inputs changes. */
+function restartCauses(
+  entry: PlanEntry,
+  index: ReadonlyMap<string, number>,
+  status: Uint8Array,
+  restarts: Uint8Array,
+  installed: InstalledSet,
+): string | undefined {
+  let causes: string | undefined;
+  for (const name of entry.inputs) {
+    const input = index.get(name);
+    let cause: string | undefined;
+    if (input === undefined) {
+      if (installed.get(name) !== undefined) cause = "uninstalled";
+    } else if (status[input] === INSTALL) {
+      cause = "installed";
+    } else if (status[input] === REPLACE) {
+      cause = "replaced";
+    } else if (restarts[input] === 1) {
+      cause = "restarted";
+    }
+    if (cause === undefined) continue;
+    const text = `input ${quote(name)} ${cause}`;
+    causes = causes === undefined ? text : `${causes}; ${text}`;
+  }
+  return causes;
+}
+
+/**
+ * The cycle closed by `path[...] -> input`, told from a manifold the plan
+ * installs or replaces (the kept manifolds were installed without a cycle, so
+ * one of those closes it).
+ */
+function cycleError(entries: readonly PlanEntry[], status: Uint8Array, path: readonly number[], input: number): CycleError {
+  // path[k] depends on path[k + 1]; the last depends on `input`, which is on the path.
+  const loop = path.slice(path.indexOf(input));
+  let first = loop.findIndex((at) => status[at] !== KEEP);
+  if (first < 0) first = 0;
+  const rotated = [...loop.slice(first), ...loop.slice(0, first)];
+  const cycle = rotated.map((at) => (entries[at] as PlanEntry).name);
+  cycle.push(cycle[0] as string);
+  return new CycleError(
+    `cannot install manifold ${quote(cycle[0] as string)}: its inputs close a dependency cycle ${cycle.map(quote).join(" -> ")}`,
+    { cycle },
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Same or changed
+
+/**
+ * Why `next` cannot keep `old` running, or `undefined` when it can. Every
+ * difference is listed, so an operator sees all of them at once. (Most
+ * manifolds are unchanged: nothing is allocated for them but what reading
+ * their fields takes.)
+ */
+function differences(old: PlanEntry, next: PlanEntry, normal: Map<string, string>): string[] | undefined {
+  const inputs = inputChanges(old.inputs, next.inputs);
+  const changes: string[] = [];
+  if (inputs !== undefined) changes.push(inputs);
+  if (old.manifold === next.manifold) return inputs === undefined ? undefined : changes;
+  const before = originalOf(old.manifold) as unknown as Record<string, unknown>;
+  const after = originalOf(next.manifold) as unknown as Record<string, unknown>;
+  if (before === after) return inputs === undefined ? undefined : changes;
+
+  const oldConfig = read(before, "config");
+  const newConfig = read(after, "config");
+  if (oldConfig === undefined && newConfig === undefined) {
+    changes.push("a different manifold object without config (give both a config to compare them by)");
+  } else if (oldConfig === undefined) {
+    changes.push("config added");
+  } else if (newConfig === undefined) {
+    changes.push("config removed");
+  } else {
+    const same = compare(oldConfig, newConfig);
+    if (same !== true) changes.push(same === false ? "config changed" : `config could not be compared (${same}), so it counts as changed`);
+  }
+
+  const oldWhen = normalWhen(read(before, "when"), normal);
+  const newWhen = normalWhen(read(after, "when"), normal);
+  if (oldWhen !== newWhen) changes.push(`when changed: ${showWhen(oldWhen)} -> ${showWhen(newWhen)}`);
+
+  // Own enumerable keys, as Object.keys lists them, without allocating the list.
+  for (const key in before) {
+    if (!isOption(key) || !hasOwn.call(before, key)) continue;
+    optionChange(key, read(before, key), read(after, key), changes);
+  }
+  for (const key in after) {
+    if (!isOption(key) || !hasOwn.call(after, key) || hasOwnEnumerable.call(before, key)) continue;
+    optionChange(key, undefined, read(after, key), changes);
+  }
+  return changes.length > 0 ? changes : undefined;
+}
+
+/** Everything but inputs, config and when (compared on their own) is a per-manifold option. */
+function isOption(key: string): boolean {
+  return key !== "inputs" && key !== "config" && key !== "when";
+}
+
+/** Adds why option `key` changed from `a` to `b`, if it did; two functions are never a change. */
+function optionChange(key: string, a: unknown, b: unknown, changes: string[]): void {
+  if (typeof a === "function" && typeof b === "function") return;
+  const same = compare(a, b);
+  if (same === true) return;
+  changes.push(same === false ? `${key} changed: ${showOption(a)} -> ${showOption(b)}` : `${key} could not be compared (${same}), so it counts as changed`);
+}
+
+/** {@link sameData}, or what went wrong if reading the values threw (a getter, a revoked proxy). */
+function compare(a: unknown, b: unknown): boolean | string {
+  try {
+    return sameData(a, b);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * Exactly `util.isDeepStrictEqual(a, b)`, with a fast path for the data a
+ * configuration usually is (primitives, plain objects and arrays): a plan
+ * compares the config of every manifold that stays, and util's general
+ * algorithm costs several times more on such data. Anything the fast path
+ * is not sure of (other classes, symbol keys, holes, cycles, very large or
+ * deep values) goes to util, so the answer is always util's.
+ * @internal
+ */
+export function sameData(a: unknown, b: unknown): boolean {
+  const budget = { left: FAST_PATH_BUDGET };
+  const fast = plainEqual(a, b, budget, 0);
+  return fast === UNSURE ? isDeepStrictEqual(a, b) : fast === EQUAL;
+}
+
+const UNEQUAL = 0;
+const EQUAL = 1;
+const UNSURE = 2;
+type Verdict = typeof UNEQUAL | typeof EQUAL | typeof UNSURE;
+/** Values the fast path visits, and how deep it goes, before it leaves the rest to util (which handles cycles). */
+const FAST_PATH_BUDGET = 10_000;
+const FAST_PATH_DEPTH = 64;
+const hasOwnEnumerable = Object.prototype.propertyIsEnumerable;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function plainEqual(a: unknown, b: unknown, budget: { left: number }, depth: number): Verdict {
+  // util's strict mode compares primitives with Object.is (NaN equals NaN, 0 differs from -0).
+  if (Object.is(a, b)) return EQUAL;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return UNEQUAL;
+  if (--budget.left < 0 || depth > FAST_PATH_DEPTH) return UNSURE;
+  const prototype = Object.getPrototypeOf(a) as object | null;
+  if (prototype !== Object.getPrototypeOf(b)) return UNEQUAL;
+  if (prototype === Array.prototype) {
+    if (!Array.isArray(a) || !Array.isArray(b)) return UNSURE;
+    if (a.length !== b.length) return UNEQUAL;
+    // Holes, extra keys and symbols: util's rules.
+    if (Object.keys(a).length !== a.length || Object.keys(b).length !== b.length) return UNSURE;
+    if (Object.getOwnPropertySymbols(a).length > 0 || Object.getOwnPropertySymbols(b).length > 0) return UNSURE;
+    for (let i = 0; i < a.length; i++) {
+      const verdict = plainEqual(a[i], b[i], budget, depth + 1);
+      if (verdict !== EQUAL) return verdict;
+    }
+    return EQUAL;
+  }
+  if (prototype !== Object.prototype && prototype !== null) return UNSURE;
+  if (Object.getOwnPropertySymbols(a).length > 0 || Object.getOwnPropertySymbols(b).length > 0) return UNSURE;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return UNEQUAL;
+  for (const key of keys) {
+    if (!hasOwnEnumerable.call(b, key)) return UNEQUAL;
+    const verdict = plainEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], budget, depth + 1);
+    if (verdict !== EQUAL) return verdict;
+  }
+  return EQUAL;
+}
+
+/** `inputs changed: +added -removed`, in the order each list has them; `undefined` when the sets are equal. */
+function inputChanges(old: readonly string[], next: readonly string[]): string | undefined {
+  // The usual handful of inputs: scans; sets only for long lists.
+  const oldHas = old.length > 16 ? new Set(old) : undefined;
+  const nextHas = next.length > 16 ? new Set(next) : undefined;
+  const parts: string[] = [];
+  for (const name of next) if (!(oldHas?.has(name) ?? old.includes(name))) parts.push(`+${showName(name)}`);
+  for (const name of old) if (!(nextHas?.has(name) ?? next.includes(name))) parts.push(`-${showName(name)}`);
+  return parts.length > 0 ? `inputs changed: ${parts.join(" ")}` : undefined;
+}
+
+/** A name as it is when it could not be misread, quoted otherwise. */
+function showName(name: string): string {
+  return /^[\p{L}\p{Nd}._-]+$/u.test(name) && name.length <= 120 ? name : quote(name);
+}
+
+function read(manifold: Record<string, unknown>, key: string): unknown {
+  return manifold[key];
+}
+
+/** `when` in normal form, so that `a&b` and `a & b` compare equal; "" for none, the text itself if it does not parse. */
+function normalWhen(when: unknown, normal: Map<string, string>): string {
+  if (when === undefined) return "";
+  if (typeof when !== "string") return String(when);
+  let form = normal.get(when);
+  if (form === undefined) {
+    try {
+      form = parseCondition(when).toString();
+    } catch {
+      form = when;
+    }
+    normal.set(when, form);
+  }
+  return form;
+}
+
+function showWhen(when: string): string {
+  return when === "" ? "(none)" : JSON.stringify(when);
+}
+
+function showOption(value: unknown): string {
+  if (value === undefined) return "(none)";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" || value === null) return String(value);
+  return "a new value";
+}
