@@ -12,7 +12,7 @@ export default defineConfig({
   },
   format: ["esm", "cjs"],
   dts: true,
-  // No sourcemaps in the package (README "Sourcemaps"): the output is unminified and
+  // No sourcemaps in the package (README, "What the package ships"): the output is unminified and
   // reads like the source, and maps with sourcesContent more than doubled the unpacked size.
   sourcemap: false,
   clean: true,

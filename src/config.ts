@@ -58,7 +58,12 @@ export interface EngineConfig extends SupervisionOptions {
   stopTimeout?: number | undefined;
   /** Source of time and timers; default: `Date.now` and the global timers. */
   clock?: Clock | undefined;
-  /** Where to log; default: the `debug` package, namespace "manifold-engine". */
+  /**
+   * Where to log; default: the `debug` package, one namespace per level
+   * (`manifold-engine:error`, `:warn`, `:info`, `:debug`; turn them on with
+   * `DEBUG=manifold-engine:*` or a list). Each failure is logged once, at
+   * error level, with the restart it leads to.
+   */
   logger?: Logger | undefined;
   /**
    * Told about every start, stop (with its outcome) and bounce; every method
@@ -156,14 +161,22 @@ export const systemClock: Clock = Object.freeze({
 
 type DebugLogger = Logger & { enabled(): boolean };
 
+/**
+ * The default logger: the `debug` package, one namespace per level, so that a
+ * user turns on what they want: `DEBUG=manifold-engine:error,manifold-engine:warn`
+ * for problems only, `DEBUG=manifold-engine:*` for everything.
+ */
 function debugLogger(): DebugLogger {
-  const log = createDebug("manifold-engine");
+  const debug = createDebug("manifold-engine:debug");
+  const info = createDebug("manifold-engine:info");
+  const warn = createDebug("manifold-engine:warn");
+  const error = createDebug("manifold-engine:error");
   return {
-    enabled: () => log.enabled,
-    debug: (message, ...args) => log(message, ...args),
-    info: (message, ...args) => log(`info: ${message}`, ...args),
-    warn: (message, ...args) => log(`warn: ${message}`, ...args),
-    error: (message, ...args) => log(`error: ${message}`, ...args),
+    enabled: () => debug.enabled,
+    debug: (message, ...args) => debug(message, ...args),
+    info: (message, ...args) => info(message, ...args),
+    warn: (message, ...args) => warn(message, ...args),
+    error: (message, ...args) => error(message, ...args),
   };
 }
 

@@ -112,6 +112,8 @@ export class Graph<N extends GraphNode> {
   readonly #slots = new Map<string, Slot<N>>();
   /** Installed nodes in installation order (what reports list). */
   readonly #installed = new Set<N>();
+  /** Names some installed node lists as an input but nobody installed (a typo, or not yet installed). */
+  readonly #absent = new Set<Slot<N>>();
 
   get size(): number {
     return this.#installed.size;
@@ -124,6 +126,16 @@ export class Graph<N extends GraphNode> {
   /** Installed nodes, in installation order. */
   nodes(): IterableIterator<N> {
     return this.#installed.values();
+  }
+
+  /** Names listed as an input by some installed node but not installed, with who lists them. */
+  absentInputs(): Iterable<Slot<N>> {
+    return this.#absent;
+  }
+
+  /** Every installed name. */
+  *names(): IterableIterator<string> {
+    for (const node of this.#installed) yield node.name;
   }
 
   /**
@@ -188,10 +200,12 @@ export class Graph<N extends GraphNode> {
     }
     slot.node = node;
     node.slot = slot;
+    this.#absent.delete(slot);
     const inputSlots = new Array<Slot<N>>(node.inputs.length);
     for (let i = 0; i < node.inputs.length; i++) {
       const inputSlot = this.#slot(node.inputs[i] as string);
       inputSlot.addDependent(node);
+      if (inputSlot.node === undefined) this.#absent.add(inputSlot);
       inputSlots[i] = inputSlot;
     }
     node.inputSlots = inputSlots;
@@ -207,6 +221,7 @@ export class Graph<N extends GraphNode> {
     if (slot === undefined || slot.node !== node) return;
     slot.node = undefined;
     this.#installed.delete(node);
+    if (slot.hasDependents) this.#absent.add(slot);
     this.#release(slot);
     for (const inputSlot of node.inputSlots) {
       inputSlot.removeDependent(node);
@@ -225,7 +240,9 @@ export class Graph<N extends GraphNode> {
 
   /** Forgets a slot nobody uses any more (a later install of the name makes a new one). */
   #release(slot: Slot<N>): void {
-    if (slot.node === undefined && !slot.hasDependents && this.#slots.get(slot.name) === slot) this.#slots.delete(slot.name);
+    if (slot.node !== undefined || slot.hasDependents) return;
+    this.#absent.delete(slot);
+    if (this.#slots.get(slot.name) === slot) this.#slots.delete(slot.name);
   }
 }
 

@@ -44,8 +44,9 @@ import { engineReport, isoTime, type EngineReport, type ReportHistory } from "./
 import { bounceRestartDelay, errorRestartDelay, nextRecentErrors } from "./schedule.js";
 import { ShutdownOrder, shutdownOutcome } from "./shutdown.js";
 import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import { StartAttempt, takeSnapshot, type LifeSigns } from "./start-context.js";
+import { StartAttempt, takeSnapshot, type AttemptHost } from "./start-context.js";
 import { checkProgress, supervised, SupervisionRecord } from "./supervision.js";
+import { didYouMean } from "./suggest.js";
 import { Observers, scheduleReason, stopOutcome, type TransitionObserver } from "./transitions.js";
 import type { Worker } from "./workers.js";
 
@@ -93,6 +94,10 @@ export class EngineLoop {
   #generation = 0;
   #worst: Error | undefined;
   #reporting = false;
+  /** Suggestions for names that are not installed, valid for one generation of the installed set. */
+  #suggestions: { generation: number; byName: Map<string, string> } = { generation: -1, byName: new Map() };
+  /** Absent inputs already warned about. */
+  readonly #warnedAbsent = new Set<string>();
   /** The last event-loop stall the deadline timer saw: clock time and how late it fired. */
   #lastStall: { time: number; late: number } | undefined = undefined;
 
@@ -177,7 +182,7 @@ export class EngineLoop {
   }
 
   #gotInstalled(node: ManifoldNode, now: number): void {
-    if (this.#config.debugEnabled) this.#config.logger.debug("installed manifold %s", node.name);
+    if (this.#config.debugEnabled) this.#config.logger.debug(`manifold ${quote(node.name)} installed`);
     this.#makeReady(node, now);
     this.#observer?.installed(node);
   }
@@ -392,7 +397,7 @@ export class EngineLoop {
 
   #requestStart(node: ManifoldNode): void {
     const generation = ++node.startGeneration;
-    const startAttempt = new StartAttempt(node, takeSnapshot(node), generation, this.#lifeSigns);
+    const startAttempt = new StartAttempt(node, takeSnapshot(node), generation, this.#host);
     node.abort = startAttempt;
     node.restart = "none"; // refreshed by the phase change
     const record = node.supervision;
@@ -436,7 +441,7 @@ export class EngineLoop {
     node.error = undefined;
     this.#setPhase(node, "running", now);
     if (node.supervision !== undefined) this.#watch(node, node.supervision);
-    if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s started", node.name);
+    if (this.#config.debugEnabled) this.#config.logger.debug(`manifold ${quote(node.name)} started`);
     this.#observer?.started(node);
     this.#bounceDependents(node);
   }
@@ -450,7 +455,7 @@ export class EngineLoop {
     node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);
     const delay = this.#decideRestart(node, verdict, aborted);
     this.#observer?.stopped(node, stopOutcome(verdict, aborted, fatal), error);
-    this.#announceNext(node, delay);
+    this.#announceNext(node, aborted ? "completed" : verdict, fatal, delay);
   }
 
   // ---------------------------------------------------------------- stopping
@@ -481,7 +486,7 @@ export class EngineLoop {
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
     const delay = this.#decideRestart(node, verdict, killed);
     this.#observer?.stopped(node, stopOutcome(verdict, killed, fatal), error);
-    this.#announceNext(node, delay);
+    this.#announceNext(node, killed ? "completed" : verdict, fatal, delay);
     if (bounce) this.#bounceDependents(node);
   }
 
@@ -502,18 +507,25 @@ export class EngineLoop {
       case "bounce":
         return this.#scheduleRestart(node, "bounce");
       case "uninstall":
-        this.#config.logger.debug(`manifold ${quote(node.name)} asked to be uninstalled`);
+        if (this.#config.debugEnabled) this.#config.logger.debug(`manifold ${quote(node.name)} asked to be uninstalled`);
         this.#removeNode(node);
         return this.#rest(node);
       case "unknown":
-        this.#config.logger.error(`manifold ${quote(node.name)} failed: ${node.error?.message ?? "unknown error"}`);
         if (node.supervision !== undefined && this.#quarantineIfStorm(node, node.supervision)) return this.#scheduleProbe(node, node.supervision);
         return this.#scheduleRestart(node, "failed");
     }
   }
 
-  /** After `stopped`: tells observers of a new quarantine, and of the restart scheduled (`delay`), if any. */
-  #announceNext(node: ManifoldNode, delay: number | undefined): void {
+  /**
+   * After a start or worker settled: logs a failure once, with what follows
+   * it; tells observers of a new quarantine, and of the restart scheduled
+   * (`delay`), if any.
+   */
+  #announceNext(node: ManifoldNode, verdict: Verdict, fatal: boolean, delay: number | undefined): void {
+    if (verdict === "unknown" && !fatal && node.error !== undefined) {
+      const next = node.supervision?.quarantine !== undefined ? "quarantined" : delay === undefined ? "not restarted" : `restarting in ${delay} ms`;
+      this.#config.logger.error(`manifold ${quote(node.name)} failed: ${withoutName(node.name, node.error.message)}; ${next}`);
+    }
     const quarantine = node.supervision?.quarantine;
     if (quarantine !== undefined && !quarantine.announced) {
       quarantine.announced = true;
@@ -533,7 +545,9 @@ export class EngineLoop {
     const error = filterError(node.name, node.manifold, raw, this.#config);
     if (error === undefined) return undefined;
     node.error = error;
-    if (this.#config.debugEnabled) this.#config.logger.debug("manifold %s %s error: %s", node.name, source, error.message);
+    if (this.#config.debugEnabled && classify(error) !== "unknown") {
+      this.#config.logger.debug(`manifold ${quote(node.name)}: ${source} ended: ${withoutName(node.name, error.message)}`);
+    }
     return error;
   }
 
@@ -744,8 +758,9 @@ export class EngineLoop {
     return (node.supervision ??= new SupervisionRecord(supervised(node.manifold, this.#config.supervision ?? {})));
   }
 
-  /** Where start contexts send heartbeats and progress (one object for all). */
-  readonly #lifeSigns: LifeSigns = {
+  /** What start contexts ask of the loop: heartbeats, progress, name suggestions (one object for all). */
+  readonly #host: AttemptHost = {
+    suggest: (name) => this.#suggest(name),
     heartbeat: (owner, generation) => {
       const record = (owner as ManifoldNode).supervision;
       // O(1), allocation-free: one time written; the loop reads it when the deadline comes.
@@ -901,6 +916,28 @@ export class EngineLoop {
     for (const waiter of waiters) waiter.reject(new EngineStoppedError(`the restart did not happen: ${why}`));
   }
 
+  /** `; did you mean "x"?` for a name that is not installed (computed once per name and installed set). */
+  #suggest(name: string): string {
+    if (this.#suggestions.generation !== this.#generation) this.#suggestions = { generation: this.#generation, byName: new Map() };
+    let suggestion = this.#suggestions.byName.get(name);
+    if (suggestion === undefined) {
+      suggestion = didYouMean(name, this.#graph.names());
+      this.#suggestions.byName.set(name, suggestion);
+    }
+    return suggestion;
+  }
+
+  /** Once idle: a warning, once per name, for each input some manifold lists that is still not installed. */
+  #warnAbsentInputs(): void {
+    for (const slot of this.#graph.absentInputs()) {
+      if (this.#warnedAbsent.has(slot.name)) continue;
+      this.#warnedAbsent.add(slot.name);
+      const [first] = slot.dependents;
+      const who = first === undefined ? "a manifold" : `manifold ${quote(first.name)}${slot.dependentCount > 1 ? ` (and ${slot.dependentCount - 1} more)` : ""}`;
+      this.#config.logger.warn(`${who} lists input ${quote(slot.name)}, which is not installed${this.#suggest(slot.name) || "; install it, or fix the name in inputs"}`);
+    }
+  }
+
   /** The deadlines' time base as clock time (they run on monotonic time with the system clock). */
   readonly #wallTime = (time: number): number =>
     this.#config.clock === systemClock ? performance.timeOrigin + time : time;
@@ -919,7 +956,7 @@ export class EngineLoop {
   }
 
   #gotUninstall(node: ManifoldNode): void {
-    this.#config.logger.debug("uninstalling manifold %s", node.name);
+    if (this.#config.debugEnabled) this.#config.logger.debug(`manifold ${quote(node.name)} uninstalled`);
     const accepted = node.workerAccepted;
     if (!node.live) {
       this.#clearTimer(node);
@@ -1050,7 +1087,9 @@ export class EngineLoop {
   /** The mailbox is empty: the engine may have stopped, or become idle. */
   #gotIdle(): void {
     this.#checkFinished();
-    if (this.#busy === 0 && this.#idleWaiters.length > 0) {
+    if (this.#busy !== 0) return;
+    if (this.#lifecycle === Lifecycle.Running) this.#warnAbsentInputs();
+    if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const resolve of waiters) resolve();
@@ -1106,4 +1145,10 @@ function changedInput(node: ManifoldNode, changed: ReadonlySet<ManifoldNode>): M
   // An input that was removed has left the graph: find it among the changed by name.
   for (const other of changed) if (!other.installed && node.indexOfInput(other.name) >= 0) return other;
   return undefined;
+}
+
+/** An error message without a leading `manifold "name": ` (the log line names the manifold once). */
+function withoutName(name: string, message: string): string {
+  const prefix = `manifold ${quote(name)}: `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
 }

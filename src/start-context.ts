@@ -20,6 +20,9 @@ export type Snapshot = readonly unknown[];
 
 const EMPTY_SNAPSHOT: Snapshot = Object.freeze([]);
 
+/** In a snapshot's manifold position: no manifold of that name is installed (so "not installed", not "not running"). */
+const NOT_INSTALLED = Symbol("not installed");
+
 /** What a snapshot is taken of: a node's inputs, as the graph links them. @internal */
 export interface SnapshotSource {
   readonly inputs: readonly string[];
@@ -45,7 +48,9 @@ export function takeSnapshot(source: SnapshotSource): Snapshot {
   const snapshot = new Array<unknown>(2 * count);
   for (let i = 0; i < count; i++) {
     const input = source.inputSlots[i]?.node;
-    if (input !== undefined && input.phase === "running" && input.workerAccepted) {
+    if (input === undefined) {
+      snapshot[2 * i + 1] = NOT_INSTALLED;
+    } else if (input.phase === "running" && input.workerAccepted) {
       snapshot[2 * i] = input.worker;
       snapshot[2 * i + 1] = input.manifold;
     }
@@ -141,14 +146,16 @@ class Context implements StartContext {
 }
 
 /**
- * Where a worker's signs of life go (the loop): `heartbeat` records a time,
- * `progress` a message. Both ignore a `generation` that is no longer the
+ * What a start attempt asks of the loop. A worker's signs of life:
+ * `heartbeat` records a time, `progress` a message. Both ignore a `generation` that is no longer the
  * node's current worker, so a replaced worker never touches its successor.
  * @internal
  */
-export interface LifeSigns {
+export interface AttemptHost {
   heartbeat(owner: SnapshotOwner, generation: number): void;
   progress(owner: SnapshotOwner, generation: number, message: unknown, details: unknown): void;
+  /** `; did you mean "x"?` naming the installed name closest to `name`, or "" when none is close. */
+  suggest(name: string): string;
 }
 
 /**
@@ -164,27 +171,27 @@ export class StartAttempt extends LazyAbort {
   #names: string[] | undefined;
   #errors: (string | undefined)[] | undefined;
   readonly #generation: number;
-  readonly #signs: LifeSigns;
+  readonly #host: AttemptHost;
   #heartbeat: (() => void) | undefined;
   #progress: ((message: string, details?: unknown) => void) | undefined;
 
-  constructor(owner: SnapshotOwner, snapshot: Snapshot, generation: number, signs: LifeSigns) {
+  constructor(owner: SnapshotOwner, snapshot: Snapshot, generation: number, host: AttemptHost) {
     super();
     this.#owner = owner;
     this.#snapshot = snapshot;
     this.#generation = generation;
-    this.#signs = signs;
+    this.#host = host;
     this.context = new Context(owner.name, this);
   }
 
   /** The context's `heartbeat`: valid for the life of the worker this attempt returns (unlike getResource). */
   get heartbeat(): () => void {
-    return (this.#heartbeat ??= () => this.#signs.heartbeat(this.#owner, this.#generation));
+    return (this.#heartbeat ??= () => this.#host.heartbeat(this.#owner, this.#generation));
   }
 
   /** The context's `progress`: likewise. */
   get progress(): (message: string, details?: unknown) => void {
-    return (this.#progress ??= (message: string, details?: unknown) => this.#signs.progress(this.#owner, this.#generation, message, details));
+    return (this.#progress ??= (message: string, details?: unknown) => this.#host.progress(this.#owner, this.#generation, message, details));
   }
 
   get name(): string {
@@ -200,6 +207,10 @@ export class StartAttempt extends LazyAbort {
     if (index < 0) {
       failure = new MissingError(
         `manifold ${quote(this.name)} asked for ${quote(name)}, which is not in its inputs; add it to inputs to use it`,
+      );
+    } else if (snapshot[2 * index + 1] === NOT_INSTALLED) {
+      failure = new MissingError(
+        `manifold ${quote(this.name)}: input ${quote(name)} is not installed${this.#host.suggest(name) || "; install it, or fix the name in inputs"}`,
       );
     } else if (snapshot[2 * index] === undefined) {
       failure = new MissingError(`manifold ${quote(this.name)}: input ${quote(name)} is not running`);

@@ -11,9 +11,12 @@
 import type { Clock } from "./config.js";
 import type { EngineReport, ManifoldReport } from "./report.js";
 
-// The engine types the kit's signatures use, so that this entry point is complete on its own.
+// The engine types the kit's signatures use (and those they contain), so that
+// this entry point is complete on its own.
+export type { FailureRecord } from "./bookkeeping.js";
 export type { Clock } from "./config.js";
 export type { EngineReport, ManifoldReport, ResourceLogEntry } from "./report.js";
+export type { ProgressReport, QuarantineReport } from "./supervision.js";
 
 /**
  * The real `setImmediate`, taken when this module loads: a test that later

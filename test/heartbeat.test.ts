@@ -66,7 +66,21 @@ function watched(extra: Partial<Manifold> = {}, options: { stopOnKill?: boolean 
   return { manifold, runs };
 }
 
-function latest(runs: readonly Run[]): Run {
+/** A manifold using `input`, recording for each start whether the input was running. */
+function dependent(input: string): { manifold: Manifold; runs: { worker: TestWorker; sawInput: boolean }[] } {
+  const runs: { worker: TestWorker; sawInput: boolean }[] = [];
+  const manifold: Manifold = {
+    inputs: [input],
+    start: (context) => {
+      const worker = new TestWorker(`u${runs.length}`);
+      runs.push({ worker, sawInput: context.hasResource(input) });
+      return worker;
+    },
+  };
+  return { manifold, runs };
+}
+
+function latest<T>(runs: readonly T[]): T {
   const run = runs[runs.length - 1];
   if (run === undefined) throw new Error("no start has been called yet");
   return run;
@@ -236,23 +250,40 @@ describe("heartbeatTimeout: a silent worker is killed as failed", () => {
     expect(engine.report().state).toBe("stopped");
   });
 
-  it("bounces its dependents at once, when it is killed, not when it has stopped", async () => {
+  it("bounces its dependents at once, when it is killed, not when it has stopped (a dependent never waits for a hung input)", async () => {
     const { engine, clock } = makeEngine(TIMING);
     const hung = watched({ heartbeatTimeout: 100 }, { stopOnKill: false }); // takes its time to stop
-    const user = watched();
-    user.manifold = { ...user.manifold, inputs: ["hung"] };
+    const user = dependent("hung");
     engine.installAll({ hung: hung.manifold, user: user.manifold });
     await settle();
-    expect(user.runs).toHaveLength(1);
+    expect(user.runs.map((run) => run.sawInput)).toEqual([true]);
     await clock.advance(100);
     expect(latest(hung.runs).worker.killed).toBe(true);
     expect(entry(engine, "hung").state).toBe("stopping");
-    expect(latest(user.runs).worker.killed).toBe(true); // bounced now
+    expect(user.runs[0]?.worker.killed).toBe(true); // bounced now
+    expect(user.runs.map((run) => run.sawInput)).toEqual([true, false]); // and running again, without it
+    latest(hung.runs).worker.complete();
+    await stop(engine);
+  });
+
+  it("a dependent restarted without its hung input is not restarted again when that input finally stops, only when it is back", async () => {
+    // One restart per change the dependent can see: its second worker never
+    // saw the hung one (a stopping worker is not in any snapshot), so the
+    // hung worker's end changes nothing for it.
+    const { engine, clock } = makeEngine(TIMING);
+    const hung = watched({ heartbeatTimeout: 100 }, { stopOnKill: false });
+    const user = dependent("hung");
+    engine.installAll({ hung: hung.manifold, user: user.manifold });
+    await clock.advance(100);
+    expect(user.runs.map((run) => run.sawInput)).toEqual([true, false]);
     latest(hung.runs).worker.complete();
     await settle();
-    expect(user.runs).toHaveLength(2);
-    expect(user.runs[1]?.context).toBeDefined();
-    await stop(engine);
+    expect(user.runs.map((run) => run.sawInput)).toEqual([true, false]);
+    await clock.advance(1000); // errorDelay: the input is back
+    expect(user.runs.map((run) => run.sawInput)).toEqual([true, false, true]);
+    engine.kill();
+    for (const run of hung.runs) run.worker.complete();
+    await engine.wait();
   });
 
   it("a hung worker that also ignores kill() ends up stuck after its stopTimeout, is not restarted, and wait() still settles", async () => {
@@ -286,7 +317,11 @@ describe("heartbeatTimeout: a silent worker is killed as failed", () => {
     expect(entry(engine, "gen").error).toMatch(/no heartbeat for 100 ms/);
     await clock.advance(1000);
     expect(runs).toHaveLength(2);
-    await stop(engine);
+    latest(runs).context.heartbeat();
+    const stopped = await killAndSettle(engine);
+    latest(runs).worker.complete(); // this one ignores kill() too, but ends
+    await settle();
+    expect(stopped).toEqual({ settled: true, ok: true, value: undefined, error: undefined });
   });
 });
 
@@ -450,13 +485,19 @@ describe("heartbeat deadlines share the engine's one deadline timer", () => {
       engine.install(`gen${i}`, manifold);
     }
     await settle();
-    expect(clock.pending).toHaveLength(1);
+    expect(clock.pending.map((timer) => timer.delay)).toEqual([1000]); // for the earliest deadline
+    await clock.advance(500);
     clock.delays.length = 0;
     for (let round = 0; round < 200; round++) for (const runs of all) latest(runs).context.heartbeat();
     expect(clock.delays).toEqual([]);
-    // The timer comes for the earliest deadline and moves on to the next one lazily.
-    await clock.advance(1000);
-    expect(clock.pending).toHaveLength(1);
+    // Each old deadline comes once, finds a later heartbeat and moves on to
+    // it (re-arming lazily): one timer at a time, at most one firing per
+    // worker per period, never one per heartbeat.
+    await clock.advance(500);
+    expect(clock.pending.map((timer) => timer.due - clock.now())).toEqual([1]); // gen1's old deadline, 1001
+    await clock.advance(499);
+    expect(clock.delays.length).toBeLessThanOrEqual(500);
+    expect(clock.pending.map((timer) => timer.due - clock.now())).toEqual([1]); // the earliest new deadline, gen0's at 1500
     expect(all.every((runs) => !latest(runs).worker.killed)).toBe(true);
     await stop(engine);
   });
@@ -491,6 +532,17 @@ describe('heartbeatAction: "report" marks a silent worker, never kills it', () =
     expect(ofType(events, "heartbeat-missed")).toHaveLength(2);
     expect(ofType(events, "stopped")).toEqual([]);
     expect(runs).toHaveLength(1);
+    await stop(engine);
+  });
+
+  it("a heartbeat in the very millisecond the worker was marked silent clears the mark", async () => {
+    const { engine, clock } = makeEngine(TIMING);
+    const { manifold, runs } = watched({ heartbeatTimeout: 100, heartbeatAction: "report" });
+    engine.install("gen", manifold);
+    await clock.advance(100);
+    expect(entry(engine, "gen").silent).toBe(true);
+    latest(runs).context.heartbeat(); // same clock reading as the mark: it did beat after it
+    expect(entry(engine, "gen").silent).toBeUndefined();
     await stop(engine);
   });
 
@@ -597,6 +649,31 @@ describe("the report and the event stream", () => {
     await stop(engine);
   });
 
+  it("progress() from inside the start function is recorded; its time is no heartbeat: the deadline counts from when the worker runs", async () => {
+    const { engine, clock } = makeEngine(TIMING);
+    const ready = deferred<TestWorker>();
+    const worker = new TestWorker();
+    engine.install("gen", {
+      inputs: [],
+      heartbeatTimeout: 100,
+      start: (context) => {
+        context.progress("GENERATION_START");
+        context.heartbeat();
+        return ready.promise;
+      },
+    });
+    await settle();
+    expect(entry(engine, "gen")).toMatchObject({ state: "starting", progress: { message: "GENERATION_START", time: iso(clock.now()) } });
+    expect(entry(engine, "gen").lastHeartbeat).toBeUndefined();
+    await clock.advance(50);
+    ready.resolve(worker);
+    await clock.advance(99);
+    expect(worker.killed).toBe(false);
+    await clock.advance(1);
+    expect(worker.killed).toBe(true);
+    await stop(engine);
+  });
+
   it("events: progress (message and details as given), heartbeat-missed, then the stop with its HeartbeatTimeoutError and the restart", async () => {
     const { engine, clock } = makeEngine(TIMING);
     const events = record(engine);
@@ -638,7 +715,7 @@ describe("bad input: a TypeError naming the manifold and the field; the engine g
     const error = thrownBy(() => engine.install("gen", { inputs: [], start: () => new TestWorker(), heartbeatTimeout: value as number }));
     expect(error).toBeInstanceOf(TypeError);
     expect(error.message).toMatch(/^manifold "gen": heartbeatTimeout must be a finite number of milliseconds >= 0/);
-    expect(error.message).toContain(`got ${typeof value === "string" ? `"${value}"` : String(value)}`);
+    expect(error.message).toContain(typeof value === "string" ? `(got "${value}")` : `${String(value)})`);
     expect(Object.keys(engine.report().manifolds)).toEqual([]);
     await expectStillWorking(engine);
     await stop(engine);

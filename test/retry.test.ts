@@ -296,7 +296,7 @@ describe("withRetry: what is never retried", () => {
     expect(entry(engine, "dial")?.state ?? "gone").toBe(state);
   });
 
-  it("a MissingError from getResource of an input that is not running is not retried: the snapshot cannot change within the attempt", async () => {
+  it("a MissingError from getResource of an input that is not installed is not retried: the snapshot cannot change within the attempt", async () => {
     const clock = new FakeClock();
     const engine = newEngine(clock);
     let calls = 0;
@@ -309,7 +309,7 @@ describe("withRetry: what is never retried", () => {
     });
     await settle();
     expect(calls).toBe(1);
-    expect(entry(engine, "dial")).toMatchObject({ state: "stopped", error: 'manifold "dial": input "config" is not running' });
+    expect(entry(engine, "dial")).toMatchObject({ state: "stopped", error: 'manifold "dial": input "config" is not installed; install it, or fix the name in inputs' });
   });
 
   it("throwing p-retry's own AbortError stops retrying with its original error", async () => {

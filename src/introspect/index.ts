@@ -6,4 +6,3 @@ export type { IntrospectionHandler, IntrospectionHandlerOptions } from "./handle
 export { introspect } from "./server.js";
 export type { IntrospectOptions, IntrospectionServer } from "./server.js";
 export type { EventObserver, IntrospectableEngine, IntrospectionEvent, Subscribable } from "./types.js";
-export type { EngineReport, ManifoldReport } from "../report.js";

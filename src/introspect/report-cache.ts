@@ -48,10 +48,12 @@ export class ReportCache {
       this.#report = undefined;
       this.reports++;
       const started = this.#now();
-      const report = this.#engine.report();
+      // Whatever the engine returned: the renderings read it defensively (see IntrospectableEngine.report).
+      const report = this.#engine.report() as EngineReport;
       this.#report = report;
       this.#takenAt = this.#now();
       this.#cost = this.#takenAt - started;
+      return report;
     }
     return this.#report;
   }

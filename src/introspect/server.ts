@@ -25,7 +25,7 @@ export interface IntrospectOptions extends IntrospectionHandlerOptions {
   /**
    * Unix socket path (created with mode 0600; a stale socket file left by a
    * dead process is replaced; removed on close), or a Linux abstract socket
-   * name starting with "\0". Default, when no `port` is given either:
+   * name starting with a NUL character (`"\0name"`). Default, when no `port` is given either:
    * `<tmpdir>/manifold-engine-<pid>.sock`.
    */
   path?: string | undefined;
@@ -37,7 +37,7 @@ export interface IntrospectOptions extends IntrospectionHandlerOptions {
 
 /** A running introspection server. */
 export interface IntrospectionServer extends AsyncDisposable {
-  /** Where it listens: the socket path (abstract ones start with "\0"), or `http://host:port/` for TCP. */
+  /** Where it listens: the socket path (abstract ones start with a NUL character), or `http://host:port/` for TCP. */
   readonly address: string;
   /** The TCP port it listens on; undefined on a Unix socket. */
   readonly port: number | undefined;
@@ -167,7 +167,7 @@ function checkListenOptions(options: IntrospectOptions | undefined): void {
 /**
  * Serves the introspection routes of `engine` (see `introspectionHandler`)
  * on a new `node:http` server: on a Unix socket (mode 0600) by default, on
- * a Linux abstract socket for a path starting with "\0", or on TCP
+ * a Linux abstract socket for a path starting with a NUL character, or on TCP
  * (127.0.0.1 unless `host` says otherwise) when `port` is given. On loopback
  * TCP, requests must name a loopback host in `Host` (DNS-rebinding defence)
  * unless `allowedHosts` says otherwise.

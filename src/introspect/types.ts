@@ -3,8 +3,6 @@
  * that it works with any `Engine` (and with stand-ins in tests): a `report()`
  * and, optionally, the `events` stream.
  */
-import type { EngineReport } from "../report.js";
-
 /**
  * The fields of an engine event that introspection reads. The engine's own
  * event type has more (outcome, error, delay, reason, input…); every field is
@@ -50,8 +48,12 @@ export interface Subscribable<T> {
  * error's message, and everything else still works.
  */
 export interface IntrospectableEngine {
-  /** A JSON-serialisable snapshot of the engine. */
-  report(): EngineReport;
+  /**
+   * A JSON-serialisable snapshot of the engine: an `EngineReport`. (Typed
+   * loosely so that any `Reporter` can be served; the pictures read it
+   * defensively and show what they find.)
+   */
+  report(): Record<string, unknown>;
   /** The engine's live event stream, when it has one. */
   readonly events?: Subscribable<IntrospectionEvent> | undefined;
 }

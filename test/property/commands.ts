@@ -355,3 +355,34 @@ export async function runColdStart(
   harness.check("at quiescence");
   await harness.shutdown();
 }
+
+// ------------------------------------------------------------------ running a property
+
+const env = process.env;
+
+/** fast-check parameters, overridable from the environment to replay or extend a run. */
+function params(defaultRuns: number): fc.Parameters<unknown> {
+  const p: fc.Parameters<unknown> = { numRuns: env["FC_NUM_RUNS"] ? Number(env["FC_NUM_RUNS"]) : defaultRuns };
+  if (env["FC_SEED"]) p.seed = Number(env["FC_SEED"]);
+  if (env["FC_PATH"]) p.path = env["FC_PATH"];
+  if (env["FC_VERBOSE"]) p.verbose = Number(env["FC_VERBOSE"]) as fc.VerbosityLevel;
+  return p;
+}
+
+/**
+ * Like fc.assert, but the error also says how to replay the failure
+ * (`testName` is the test's name, for `vitest -t`). Every property file uses
+ * it, so FC_NUM_RUNS, FC_SEED, FC_PATH and FC_VERBOSE work the same in all.
+ */
+export async function assertProperty<Ts>(testName: string, property: fc.IAsyncProperty<Ts>, defaultRuns: number): Promise<void> {
+  const details = await fc.check(property, params(defaultRuns));
+  if (!details.failed) return;
+  const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
+  const replay =
+    `FC_SEED=${details.seed} FC_PATH="${details.counterexamplePath ?? ""}"` +
+    (replayPath === undefined ? "" : ` FC_REPLAY_PATH="${replayPath}"`) +
+    ` npx vitest run test/property -t "${testName}"`;
+  const error = details.errorInstance;
+  const got = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  throw new Error(`${fc.defaultReportMessage(details)}\n\nGot ${got}\n\nReplay this failure (see CONTRIBUTING.md):\n  ${replay}\n`);
+}

@@ -13,33 +13,10 @@
 import fc from "fast-check";
 import { describe, it } from "vitest";
 import { failOnUnhandledRejections } from "../fixtures.js";
-import { commandsArb, initialArb, runColdStart, runCommands, schedulerArb } from "./commands.js";
+import { assertProperty, commandsArb, initialArb, runColdStart, runCommands, schedulerArb } from "./commands.js";
 import { universeArb, unhandledRejections } from "./model.js";
 
 const env = process.env;
-
-/** fast-check parameters, overridable from the environment to replay or extend a run. */
-function params(defaultRuns: number): fc.Parameters<unknown> {
-  const p: fc.Parameters<unknown> = { numRuns: env["FC_NUM_RUNS"] ? Number(env["FC_NUM_RUNS"]) : defaultRuns };
-  if (env["FC_SEED"]) p.seed = Number(env["FC_SEED"]);
-  if (env["FC_PATH"]) p.path = env["FC_PATH"];
-  if (env["FC_VERBOSE"]) p.verbose = Number(env["FC_VERBOSE"]) as fc.VerbosityLevel;
-  return p;
-}
-
-/** Like fc.assert, but the error also says how to replay the failure. */
-async function assertProperty<Ts>(testName: string, property: fc.IAsyncProperty<Ts>, defaultRuns: number): Promise<void> {
-  const details = await fc.check(property, params(defaultRuns));
-  if (!details.failed) return;
-  const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
-  const replay =
-    `FC_SEED=${details.seed} FC_PATH="${details.counterexamplePath ?? ""}"` +
-    (replayPath === undefined ? "" : ` FC_REPLAY_PATH="${replayPath}"`) +
-    ` npx vitest run test/property -t "${testName}"`;
-  const error = details.errorInstance;
-  const got = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  throw new Error(`${fc.defaultReportMessage(details)}\n\nGot ${got}\n\nReplay this failure (see CONTRIBUTING.md):\n  ${replay}\n`);
-}
 
 // The harness reads this log after every step (each run clears it first); a
 // rejection that arrives after the last step of the last run fails the test too.
