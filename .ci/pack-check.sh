@@ -202,6 +202,11 @@ cat >ts/tsconfig.no-node-types.json <<EOF
 { "compilerOptions": { $common, "module": "node16", "moduleResolution": "node16", "lib": ["ES2022", "DOM", "ESNext.Disposable"],
   "types": [] }, "files": ["consumer.mts", "consumer.cts"] }
 EOF
+# The declarations name rxjs's Observable (the type of engine.events), so a
+# TypeScript consumer with skipLibCheck off needs rxjs's types resolvable
+# (README, "TypeScript"): give this consumer the repository's copy, after the
+# npm ls check above has shown that installing the package pulled in none.
+ln -sfn "$root/node_modules/rxjs" node_modules/rxjs
 for config in node16 bundler no-node-types; do
   $tsc -p "ts/tsconfig.$config.json"
   echo "TypeScript consumer ($config): compiles"

@@ -151,3 +151,32 @@ introspectSmoke().catch((error) => {
   console.error(error);
   process.exit(1);
 });
+
+// engine.events with rxjs (an optional peer) installed: a real rxjs Observable (operators from the user's
+// rxjs apply), events in order with their causes, and completion after engine-stopped.
+async function eventsSmoke() {
+  const { formatCauseChain } = require("manifold-engine");
+  const { filter } = require("rxjs");
+  const watched = new Engine({ bounceDelay: 0 });
+  const events = [];
+  const started = [];
+  let completed = false;
+  watched.events.subscribe({ next: (event) => events.push(event), complete: () => (completed = true) });
+  watched.events.pipe(filter((event) => event.type === "started")).subscribe((event) => started.push(event.name));
+  watched.install("a", { inputs: [], start: () => valueWorker(1) });
+  for (let waited = 0; watched.report().manifolds.a.state !== "started" && waited < 2000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  watched.kill();
+  await watched.wait();
+  const types = events.map((event) => event.type).join();
+  const firstStart = events.find((event) => event.type === "started");
+  const chain = formatCauseChain(events, firstStart === undefined ? -1 : firstStart.id);
+  if (types !== "installed,starting,started,engine-stopping,stopped,engine-stopped" || chain !== "started a (#1) <- starting a <- installed a" || started.join() !== "a" || !completed) {
+    console.error("CJS smoke test of engine.events failed", { types, chain, started, completed });
+    process.exit(1);
+  }
+  console.log("CJS smoke test of engine.events (with rxjs) passed");
+}
+eventsSmoke().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

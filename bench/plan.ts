@@ -16,15 +16,17 @@
  *    (kept manifolds that listed a left-out one are then new objects).
  *
  * Medians of `--runs` runs after a warm-up, a full GC before each timed run.
- * Timings are the sources as tsx runs them. Figures go to stdout as markdown.
+ * computePlan and selectByConditions run from the sources (tsx); installAll is
+ * the engine of bench/engine.ts (the built package unless BENCH_TARGET says
+ * otherwise). Figures go to stdout as markdown.
  */
 import { parseArgs } from "node:util";
-import { Engine } from "../src/engine.js";
+import { Engine } from "./engine.js";
 import type { Manifold, Manifolds } from "../src/index.js";
 import { computePlan, type Plan, type PlanEntry } from "../src/plan.js";
 import { selectByConditions } from "../src/when.js";
 import { makeGraph, type Graph } from "./graphs.js";
-import { collect, machine, median, now } from "./measure.js";
+import { collect, machine, median, now, Tally } from "./measure.js";
 import { BenchWorker } from "./workload.js";
 
 const { values } = parseArgs({
@@ -175,35 +177,41 @@ graph.names.forEach((name, i) => {
   plain[name] = { inputs, start, output: (worker: BenchWorker) => worker.value };
 });
 
-/** One installAll of the plain graph into a fresh engine: the time of the call. */
-async function installOnce(): Promise<number> {
-  const engine = new Engine({ errorDelay: 0, bounceDelay: 0, jitter: 0, stopTimeout: 0 });
+/** One installAll of the plain graph into a fresh engine: the time of the call, and until every worker has started. */
+async function installOnce(): Promise<{ call: number; started: number }> {
+  const started = new Tally();
+  const engine = new Engine({ errorDelay: 0, bounceDelay: 0, jitter: 0, stopTimeout: 0, metrics: { recordStart: () => started.hit() } });
   collect();
   const t0 = now();
   engine.installAll(plain);
-  const t = now() - t0;
+  const call = now() - t0;
+  const all = await started.reach(SIZE);
   engine.kill();
   await engine.wait(); // so that no engine is left for the selections' GCs to trace
-  return t;
+  return { call, started: all - t0 };
 }
 
 interface SelectFigures {
   installMs: number;
+  startedMs: number;
   selectMs: number;
-  /** Median of the per-round ratios: each round times installAll and the selection back to back, so a busy machine slows both alike. */
+  /** Medians of the per-round ratios: each round times installAll and the selection back to back, so a busy machine slows both alike. */
   ratio: number;
+  ratioStarted: number;
   kept: number;
   derived: number;
 }
 
 async function timeSelect(manifolds: Manifolds, reqs: readonly string[]): Promise<SelectFigures> {
   const installs: number[] = [];
+  const starts: number[] = [];
   const selects: number[] = [];
   const ratios: number[] = [];
+  const ratiosStarted: number[] = [];
   let kept = 0;
   let derived = 0;
   for (let run = 0; run <= runs; run++) {
-    const installMs = await installOnce();
+    const install = await installOnce();
     collect();
     const t0 = now();
     const selection = selectByConditions(manifolds, reqs);
@@ -211,15 +219,27 @@ async function timeSelect(manifolds: Manifolds, reqs: readonly string[]): Promis
     kept = selection.kept.length;
     derived = selection.kept.filter((k) => k.manifold !== manifolds[k.name]).length;
     if (run === 0) continue; // warm-up
-    installs.push(installMs);
+    installs.push(install.call);
+    starts.push(install.started);
     selects.push(selectMs);
-    ratios.push(selectMs / installMs);
+    ratios.push(selectMs / install.call);
+    ratiosStarted.push(selectMs / install.started);
   }
-  return { installMs: median(installs), selectMs: median(selects), ratio: median(ratios), kept, derived };
+  return {
+    installMs: median(installs),
+    startedMs: median(starts),
+    selectMs: median(selects),
+    ratio: median(ratios),
+    ratioStarted: median(ratiosStarted),
+    kept,
+    derived,
+  };
 }
 
-console.log("| when texts | requirements | select ms | installAll ms (no conditions) | select / installAll | kept | kept without some inputs |");
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
+console.log(
+  "| when texts | requirements | select ms | installAll call ms | until all started ms | select / call | select / until started | kept | kept without some inputs |",
+);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 const shared = conditional(false);
 const distinct = conditional(true);
 const rows: [string, Manifolds, readonly string[]][] = [
@@ -232,6 +252,7 @@ const rows: [string, Manifolds, readonly string[]][] = [
 for (const [label, manifolds, reqs] of rows) {
   const f = await timeSelect(manifolds, reqs);
   console.log(
-    `| ${label} | ${reqs.length} | ${f.selectMs.toFixed(1)} | ${f.installMs.toFixed(1)} | ${(100 * f.ratio).toFixed(1)}% | ${f.kept} | ${f.derived} |`,
+    `| ${label} | ${reqs.length} | ${f.selectMs.toFixed(1)} | ${f.installMs.toFixed(1)} | ${f.startedMs.toFixed(1)} | ` +
+      `${(100 * f.ratio).toFixed(1)}% | ${(100 * f.ratioStarted).toFixed(1)}% | ${f.kept} | ${f.derived} |`,
   );
 }

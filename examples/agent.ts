@@ -10,20 +10,26 @@
  *
  * Runs for DEMO_SECONDS (default 10, or the first argument) or until Ctrl-C,
  * then shuts down cleanly and exits with code 0. DEMO_SEED changes the dice.
+ * `--why` also follows `engine.events` and, at the end, prints why the last
+ * restart happened: the chain of causes back to the first thing that went
+ * wrong (formatCauseChain).
  *
  *   npm run demo
  *   DEMO_SECONDS=3 npm run demo
  *   npx tsx examples/agent.ts 20
+ *   npm run demo -- --why
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   createWorker,
   Engine,
   errorIs,
+  formatCauseChain,
   manifold,
   MissingError,
   resource,
   valueWorker,
+  type EngineEvent,
   type EngineReport,
   type Reporter,
   type Worker,
@@ -238,14 +244,41 @@ function show(force = false): void {
   }
 }
 
+// ---------------------------------------------------------------- why (--why)
+
+/**
+ * Keeps the engine's recent events, so that the chain of causes of a restart
+ * can be told at the end. Bounded: a chain that reaches past the oldest kept
+ * event simply ends there.
+ */
+function followEvents(keep: number): () => string {
+  const events = new Map<number, EngineEvent>();
+  let lastRestart: EngineEvent | undefined;
+  engine.events.subscribe((event) => {
+    events.set(event.id, event);
+    if (events.size > keep) events.delete(events.keys().next().value as number);
+    if (event.type === "started" && event.startCount > 1) lastRestart = event;
+  });
+  return () => {
+    if (lastRestart === undefined) return "no manifold restarted (run it longer: DEMO_SECONDS=20)";
+    // One line from formatCauseChain, newest first; broken at each "<-" to read as a list.
+    return formatCauseChain(events, lastRestart.id).split(" <- ").join("\n     <- ");
+  };
+}
+
 // ---------------------------------------------------------------- run, then stop
 
-const argument = process.argv[2];
+const args = process.argv.slice(2);
+const why = args.includes("--why");
+const unknown = args.filter((arg) => arg.startsWith("-") && arg !== "--why");
+const argument = args.find((arg) => !arg.startsWith("-"));
 const duration = Number(argument ?? process.env["DEMO_SECONDS"] ?? 10);
-if (!Number.isFinite(duration) || duration < 0) {
-  console.error(`usage: tsx examples/agent.ts [seconds]  (got ${JSON.stringify(argument ?? process.env["DEMO_SECONDS"])})`);
+if (!Number.isFinite(duration) || duration < 0 || unknown.length > 0) {
+  const got = unknown.length > 0 ? `unknown option ${unknown.join(" ")}` : `got ${JSON.stringify(argument ?? process.env["DEMO_SECONDS"])}`;
+  console.error(`usage: tsx examples/agent.ts [seconds] [--why]  (${got})`);
   process.exit(2);
 }
+const explainLastRestart = why ? followEvents(10_000) : undefined;
 
 console.log(`demo agent: 5 manifolds, running for ${duration} s (Ctrl-C to stop sooner)`);
 console.log("the API connection drops every few seconds, and connecting fails now and then");
@@ -263,6 +296,7 @@ try {
   await engine.wait(); // resolves after kill(): no worker failed fatally
   show(true);
   console.log(`\nclean shutdown after ${seconds().trim()}; ${connectionIds} connection${connectionIds === 1 ? "" : "s"} opened`);
+  if (explainLastRestart !== undefined) console.log(`\nwhy the last restart happened (--why):\n        ${explainLastRestart()}`);
 } catch (error) {
   // Only a ShutdownTimeoutError (a worker ignoring kill()) can land here: nothing is fatal in this agent.
   show(true);

@@ -32,7 +32,7 @@
  */
 import { systemClock, type ResolvedConfig } from "./config.js";
 import { Deadlines, type Deadline } from "./deadlines.js";
-import { EngineStoppedError, HeartbeatTimeoutError, quote, toError } from "./errors.js";
+import { EngineStoppedError, quote, toError } from "./errors.js";
 import { classify, filterError, isFatal, rankFatal, type Verdict } from "./failure.js";
 import { Graph } from "./graph.js";
 import { Lifecycle, reportState } from "./lifecycle.js";
@@ -45,8 +45,8 @@ import { bounceRestartDelay, errorRestartDelay, nextRecentErrors } from "./sched
 import { ShutdownOrder, shutdownOutcome } from "./shutdown.js";
 import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
 import { StartAttempt, takeSnapshot, type AttemptHost } from "./start-context.js";
-import { checkProgress, supervised, SupervisionRecord } from "./supervision.js";
-import { didYouMean } from "./suggest.js";
+import { AbsentInputs } from "./absent-inputs.js";
+import { Supervisor } from "./supervisor.js";
 import { Observers, scheduleReason, stopOutcome, type TransitionObserver } from "./transitions.js";
 import type { Worker } from "./workers.js";
 
@@ -94,12 +94,9 @@ export class EngineLoop {
   #generation = 0;
   #worst: Error | undefined;
   #reporting = false;
-  /** Suggestions for names that are not installed, valid for one generation of the installed set. */
-  #suggestions: { generation: number; byName: Map<string, string> } = { generation: -1, byName: new Map() };
-  /** Absent inputs already warned about. */
-  readonly #warnedAbsent = new Set<string>();
-  /** The last event-loop stall the deadline timer saw: clock time and how late it fired. */
-  #lastStall: { time: number; late: number } | undefined = undefined;
+  readonly #absent: AbsentInputs;
+  readonly #supervisor: Supervisor;
+
 
   readonly done: Promise<void>;
   #resolveDone!: () => void;
@@ -117,6 +114,17 @@ export class EngineLoop {
     // With the system clock, deadlines run on monotonic time; a test's clock drives both.
     const elapsed = config.clock === systemClock ? () => performance.now() : () => config.clock.now();
     this.#deadlines = new Deadlines<ManifoldNode>(config.clock, elapsed, (generation) => this.#post({ kind: "deadlines", generation }));
+    this.#absent = new AbsentInputs(this.#graph, config.logger, () => this.#generation);
+    this.#supervisor = new Supervisor(config, this.#deadlines, {
+      observer: () => this.#observer,
+      running: () => this.#lifecycle === Lifecycle.Running,
+      interrupt: (node, reason, why) => this.#interrupt(node, reason, why),
+      bounceDependents: (node) => this.#bounceDependents(node),
+      restartAfter: (node, reason, delay) => this.#restartAfter(node, reason, delay),
+      rest: (node) => this.#rest(node),
+      scheduleRestart: (node, reason) => this.#scheduleRestart(node, reason),
+      clearTimer: (node) => this.#clearTimer(node),
+    });
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -177,7 +185,7 @@ export class EngineLoop {
     this.#graph.add(node);
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
     const defaults = this.#config.supervision;
-    if (defaults !== undefined || (manifold.heartbeatTimeout ?? 0) > 0 || manifold.restartLimit !== undefined) this.#supervise(node);
+    if (defaults !== undefined || (manifold.heartbeatTimeout ?? 0) > 0 || manifold.restartLimit !== undefined) this.#supervisor.supervise(node);
     return node;
   }
 
@@ -275,7 +283,7 @@ export class EngineLoop {
     if (node === undefined) {
       return Promise.reject(new Error(`cannot restart manifold ${quote(name)}: it is not installed; install it first (installed: ${this.#graph.size} manifolds)`));
     }
-    const record = this.#supervise(node);
+    const record = this.#supervisor.supervise(node);
     return new Promise<void>((resolve, reject) => {
       (record.restartWaiters ??= []).push({ resolve, reject });
       this.#mailbox.postFromCaller({ kind: "restart", node });
@@ -293,7 +301,8 @@ export class EngineLoop {
     this.#reporting = true;
     try {
       const report = engineReport(this.#graph.nodes(), reportState(this.#lifecycle), this.#worst, history, this.#self, !reentered, this.#wallTime);
-      if (this.#lastStall !== undefined) report.lastStall = { time: isoTime(this.#lastStall.time), lateMs: this.#lastStall.late };
+      const stall = this.#supervisor.lastStall;
+      if (stall !== undefined) report.lastStall = { time: isoTime(stall.time), lateMs: stall.late };
       return report;
     } finally {
       this.#reporting = reentered;
@@ -332,7 +341,7 @@ export class EngineLoop {
       case "uninstall":
         return this.#gotUninstall(message.node);
       case "restart":
-        return this.#gotRestart(message.node);
+        return this.#supervisor.restart(message.node);
       case "apply":
         return this.#gotApply(message.order, message.remove, message.restart, message.changed);
       case "kill":
@@ -395,13 +404,20 @@ export class EngineLoop {
 
   // ---------------------------------------------------------------- starting
 
+  /** What start contexts ask of the loop: heartbeats and progress (supervisor.ts), name suggestions (absent-inputs.ts). One object for all. */
+  readonly #host: AttemptHost = {
+    heartbeat: (owner, generation) => this.#supervisor.heartbeat(owner as ManifoldNode, generation),
+    progress: (owner, generation, message, details) => this.#supervisor.progress(owner as ManifoldNode, generation, message, details),
+    suggest: (name) => this.#absent.suggest(name),
+  };
+
   #requestStart(node: ManifoldNode): void {
     const generation = ++node.startGeneration;
     const startAttempt = new StartAttempt(node, takeSnapshot(node), generation, this.#host);
     node.abort = startAttempt;
     node.restart = "none"; // refreshed by the phase change
     const record = node.supervision;
-    if (record !== undefined) this.#startingSupervised(node, record);
+    if (record !== undefined) this.#supervisor.starting(node, record);
     this.#setPhase(node, "starting");
     this.#observer?.starting(node);
     runStartAttempt(node, generation, startAttempt, this.#self, this.#postAttempt);
@@ -440,7 +456,7 @@ export class EngineLoop {
     node.lastStart = now;
     node.error = undefined;
     this.#setPhase(node, "running", now);
-    if (node.supervision !== undefined) this.#watch(node, node.supervision);
+    if (node.supervision !== undefined) this.#supervisor.watch(node, node.supervision);
     if (this.#config.debugEnabled) this.#config.logger.debug(`manifold ${quote(node.name)} started`);
     this.#observer?.started(node);
     this.#bounceDependents(node);
@@ -465,7 +481,7 @@ export class EngineLoop {
     let killed = node.phase === "stopping";
     const record = node.supervision;
     if (record !== undefined) {
-      this.#unwatch(record);
+      this.#supervisor.unwatch(record);
       // Killed for its own reasons (a missed heartbeat): it failed, with the error that says why.
       if (record.killError !== undefined) {
         raw = record.killError;
@@ -511,7 +527,7 @@ export class EngineLoop {
         this.#removeNode(node);
         return this.#rest(node);
       case "unknown":
-        if (node.supervision !== undefined && this.#quarantineIfStorm(node, node.supervision)) return this.#scheduleProbe(node, node.supervision);
+        if (node.supervision !== undefined && this.#supervisor.quarantineIfStorm(node, node.supervision)) return this.#supervisor.scheduleProbe(node, node.supervision);
         return this.#scheduleRestart(node, "failed");
     }
   }
@@ -731,11 +747,11 @@ export class EngineLoop {
   #gotDeadlines(generation: number): void {
     const expired = this.#deadlines.expired(generation);
     const stalled = this.#deadlines.lateness >= STALL_THRESHOLD;
-    if (stalled && expired.some((deadline) => deadline.kind === "heartbeat")) this.#gotStall(this.#deadlines.lateness);
+    if (stalled && expired.some((deadline) => deadline.kind === "heartbeat")) this.#supervisor.stall(this.#deadlines.lateness);
     for (const deadline of expired) {
       if (deadline.kind === "stop") this.#gotStuck(deadline.item);
-      else if (deadline.kind === "heartbeat") this.#gotHeartbeatDue(deadline.item, deadline, stalled);
-      else this.#gotProbePassed(deadline.item, deadline);
+      else if (deadline.kind === "heartbeat") this.#supervisor.heartbeatDue(deadline.item, deadline, stalled);
+      else this.#supervisor.probePassed(deadline.item, deadline);
     }
   }
 
@@ -751,193 +767,6 @@ export class EngineLoop {
     this.#observer?.stuck(node);
   }
 
-  // ---------------------------------------------------------------- misbehaving workers (supervision.ts)
-
-  /** The node's supervision record, made on first need. */
-  #supervise(node: ManifoldNode): SupervisionRecord {
-    return (node.supervision ??= new SupervisionRecord(supervised(node.manifold, this.#config.supervision ?? {})));
-  }
-
-  /** What start contexts ask of the loop: heartbeats, progress, name suggestions (one object for all). */
-  readonly #host: AttemptHost = {
-    suggest: (name) => this.#suggest(name),
-    heartbeat: (owner, generation) => {
-      const record = (owner as ManifoldNode).supervision;
-      // O(1), allocation-free: one time written; the loop reads it when the deadline comes.
-      if (record !== undefined && record.generation === generation && record.options.heartbeatTimeout > 0) {
-        record.lastBeat = this.#deadlines.now();
-        record.beaten = true;
-      }
-    },
-    progress: (owner, generation, message, details) => {
-      const node = owner as ManifoldNode;
-      checkProgress(node.name, message);
-      if (node.startGeneration !== generation || !node.live) return; // a stopped or replaced worker
-      const record = this.#supervise(node);
-      record.progress = { message, time: this.#config.clock.now(), details };
-      if (record.generation === generation) {
-        record.lastBeat = this.#deadlines.now();
-        record.beaten = true;
-      }
-      this.#observer?.progress(node);
-    },
-  };
-
-  /** A supervised node's start is being called: a restart it was asked for takes effect, a quarantine is probed. */
-  #startingSupervised(node: ManifoldNode, record: SupervisionRecord): void {
-    // An operator's restart resets backoff: the next failure waits the plain errorDelay.
-    if (record.restartWaiters !== undefined) node.recentErrors = 0;
-    if (record.quarantine !== undefined) record.quarantine.probing = true;
-  }
-
-  /** A supervised worker is running: its heartbeat deadline (and a quarantine probe's) starts now. */
-  #watch(node: ManifoldNode, record: SupervisionRecord): void {
-    const now = this.#deadlines.now();
-    record.watch(node.startGeneration, now);
-    const timeout = record.options.heartbeatTimeout;
-    if (timeout > 0) record.heartbeatDeadline = this.#deadlines.addAt(node, "heartbeat", now + timeout);
-    if (record.quarantine?.probing === true) record.probeDeadline = this.#deadlines.add(node, "probe", this.#config.backoffResetTime);
-  }
-
-  #unwatch(record: SupervisionRecord): void {
-    if (record.heartbeatDeadline !== undefined) this.#deadlines.cancel(record.heartbeatDeadline as Deadline<ManifoldNode>);
-    if (record.probeDeadline !== undefined) this.#deadlines.cancel(record.probeDeadline as Deadline<ManifoldNode>);
-    record.heartbeatDeadline = undefined;
-    record.probeDeadline = undefined;
-  }
-
-  /**
-   * A running worker's heartbeat deadline came. Beaten since: the deadline
-   * moves to its last heartbeat plus the timeout. Silent: `report` marks it,
-   * `restart` kills it as failed (its dependents are bounced now; it restarts
-   * after errorDelay once it has stopped). After a stall, a fresh period.
-   */
-  #gotHeartbeatDue(node: ManifoldNode, deadline: Deadline<ManifoldNode>, stalled: boolean): void {
-    const record = node.supervision as SupervisionRecord;
-    if (record.heartbeatDeadline !== deadline) return;
-    record.heartbeatDeadline = undefined;
-    if (node.phase !== "running" || record.generation !== node.startGeneration) return;
-    const now = this.#deadlines.now();
-    const timeout = record.options.heartbeatTimeout;
-    if (stalled) record.lastBeat = Math.max(record.lastBeat, now); // the loop was blocked, not the worker
-    if (record.silentSince !== undefined && record.lastBeat > record.silentSince) record.silentSince = undefined; // it came back
-    const silentFor = now - record.lastBeat;
-    if (silentFor < timeout) {
-      record.heartbeatDeadline = this.#deadlines.addAt(node, "heartbeat", record.lastBeat + timeout);
-      return;
-    }
-    if (record.options.heartbeatAction === "report") {
-      record.heartbeatDeadline = this.#deadlines.addAt(node, "heartbeat", now + timeout);
-      if (record.silentSince !== undefined) return; // already reported
-      record.silentSince = now;
-      this.#config.logger.warn(`manifold ${quote(node.name)} sent no heartbeat for ${silentFor} ms (heartbeatTimeout ${timeout} ms); marked silent`);
-      this.#observer?.heartbeatMissed(node, silentFor, "report");
-      return;
-    }
-    record.killError = new HeartbeatTimeoutError(undefined, { manifoldName: node.name, timeout, silentFor });
-    this.#config.logger.warn(`manifold ${quote(node.name)} sent no heartbeat for ${silentFor} ms (heartbeatTimeout ${timeout} ms); killing it as hung`);
-    this.#observer?.heartbeatMissed(node, silentFor, "restart");
-    this.#interrupt(node, "failed", "it missed its heartbeat");
-    this.#bounceDependents(node);
-  }
-
-  #gotStall(late: number): void {
-    this.#lastStall = { time: this.#config.clock.now(), late };
-    this.#config.logger.warn(`the event loop was blocked: deadlines fired ${Math.round(late)} ms late; heartbeat deadlines get a fresh period`);
-    this.#observer?.stalled(late);
-  }
-
-  /**
-   * A failure of a manifold with a restart limit: quarantines it when it
-   * failed more than `count` times within the window, or when it was
-   * probing a quarantine. Returns whether it is quarantined.
-   */
-  #quarantineIfStorm(node: ManifoldNode, record: SupervisionRecord): boolean {
-    const now = this.#config.clock.now();
-    const probe = record.quarantine;
-    const failures = probe?.probing === true ? probe.failures : record.failed(now);
-    if (failures === 0) return false;
-    const time = record.options.quarantineTime;
-    record.quarantine = { since: now, until: time > 0 ? now + time : undefined, failures, probing: false, announced: false };
-    this.#config.logger.warn(
-      `manifold ${quote(node.name)} failed ${failures} times within its restartLimit; quarantined ` +
-        (time > 0 ? `for ${time} ms, then one probe start` : `until engine.restart(${quote(node.name)})`),
-    );
-    return true;
-  }
-
-  /** A quarantined node rests, or waits `quarantineTime` for its probe start. */
-  #scheduleProbe(node: ManifoldNode, record: SupervisionRecord): number | undefined {
-    const time = record.options.quarantineTime;
-    this.#clearTimer(node);
-    return time > 0 ? this.#restartAfter(node, "failed", time) : this.#rest(node);
-  }
-
-  /** A quarantine probe ran for backoffResetTime: the quarantine is over. */
-  #gotProbePassed(node: ManifoldNode, deadline: Deadline<ManifoldNode>): void {
-    const record = node.supervision as SupervisionRecord;
-    if (record.probeDeadline !== deadline) return;
-    record.probeDeadline = undefined;
-    this.#release(node, record, "probe");
-  }
-
-  #release(node: ManifoldNode, record: SupervisionRecord, by: "probe" | "restart"): void {
-    if (record.quarantine === undefined) return;
-    record.quarantine = undefined;
-    record.forgetFailures();
-    this.#config.logger.info(`manifold ${quote(node.name)} released from quarantine (${by === "probe" ? "its probe start ran long enough" : "engine.restart"})`);
-    this.#observer?.released(node, by);
-  }
-
-  /** An operator's restart: releases a quarantine, resets backoff, stops the worker if any and starts it again after bounceDelay. */
-  #gotRestart(node: ManifoldNode): void {
-    const record = this.#supervise(node);
-    if (!node.installed || this.#lifecycle !== Lifecycle.Running) return; // its waiters were told already
-    this.#release(node, record, "restart");
-    switch (node.phase) {
-      case "ready":
-      case "blocked":
-        return; // its start is due anyway
-      case "idle":
-      case "delayed": {
-        const delay = this.#scheduleRestart(node, "bounce");
-        if (delay !== undefined) this.#observer?.scheduled(node, delay, "bounce");
-        return;
-      }
-      default:
-        if (node.restart !== "bounce") this.#interrupt(node, "bounce", "an operator restarted it");
-    }
-  }
-
-  #dropRestartWaiters(record: SupervisionRecord, why: string): void {
-    const waiters = record.restartWaiters;
-    if (waiters === undefined) return;
-    record.restartWaiters = undefined;
-    for (const waiter of waiters) waiter.reject(new EngineStoppedError(`the restart did not happen: ${why}`));
-  }
-
-  /** `; did you mean "x"?` for a name that is not installed (computed once per name and installed set). */
-  #suggest(name: string): string {
-    if (this.#suggestions.generation !== this.#generation) this.#suggestions = { generation: this.#generation, byName: new Map() };
-    let suggestion = this.#suggestions.byName.get(name);
-    if (suggestion === undefined) {
-      suggestion = didYouMean(name, this.#graph.names());
-      this.#suggestions.byName.set(name, suggestion);
-    }
-    return suggestion;
-  }
-
-  /** Once idle: a warning, once per name, for each input some manifold lists that is still not installed. */
-  #warnAbsentInputs(): void {
-    for (const slot of this.#graph.absentInputs()) {
-      if (this.#warnedAbsent.has(slot.name)) continue;
-      this.#warnedAbsent.add(slot.name);
-      const [first] = slot.dependents;
-      const who = first === undefined ? "a manifold" : `manifold ${quote(first.name)}${slot.dependentCount > 1 ? ` (and ${slot.dependentCount - 1} more)` : ""}`;
-      this.#config.logger.warn(`${who} lists input ${quote(slot.name)}, which is not installed${this.#suggest(slot.name) || "; install it, or fix the name in inputs"}`);
-    }
-  }
-
   /** The deadlines' time base as clock time (they run on monotonic time with the system clock). */
   readonly #wallTime = (time: number): number =>
     this.#config.clock === systemClock ? performance.timeOrigin + time : time;
@@ -949,7 +778,7 @@ export class EngineLoop {
     this.#graph.remove(node);
     this.#generation++;
     this.#readiness.removed(node);
-    if (node.supervision !== undefined) this.#dropRestartWaiters(node.supervision, "it was uninstalled");
+    if (node.supervision !== undefined) this.#supervisor.dropRestartWaiters(node.supervision, "it was uninstalled");
     // Its dependents stop counting it now, before anything else can be installed under its name.
     this.#refresh(node);
     this.#observer?.uninstalled(node);
@@ -1054,7 +883,7 @@ export class EngineLoop {
     const nodes = [...this.#graph.nodes(), ...this.#readiness.retiring.values()];
     for (const node of nodes) {
       this.#clearTimer(node);
-      if (node.supervision !== undefined) this.#dropRestartWaiters(node.supervision, "the engine is stopping");
+      if (node.supervision !== undefined) this.#supervisor.dropRestartWaiters(node.supervision, "the engine is stopping");
       node.restart = "none"; // refreshed below
       if (node.phase === "delayed" || node.phase === "ready" || node.phase === "blocked") {
         this.#setPhase(node, "idle");
@@ -1088,7 +917,7 @@ export class EngineLoop {
   #gotIdle(): void {
     this.#checkFinished();
     if (this.#busy !== 0) return;
-    if (this.#lifecycle === Lifecycle.Running) this.#warnAbsentInputs();
+    if (this.#lifecycle === Lifecycle.Running) this.#absent.warnOnce();
     if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];

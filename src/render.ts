@@ -438,16 +438,23 @@ function mermaidLines(graph: Graph, scope: string, indent: string, lines: string
  */
 export function toMermaid(report: EngineReport): string {
   const graph = readGraph(report);
+  const body: string[] = [];
+  if (graph.rows.length === 0) body.push(`  empty["engine ${mermaidText(graph.state)}: no manifolds"]`);
+  mermaidLines(graph, "", "  ", body, 0);
+  // Only the classes the graph uses, so the source stays short enough to read in a README.
+  const used = new Set<string>();
+  for (const line of body) {
+    const match = /:::(\w+)$/.exec(line);
+    if (match !== null) used.add(match[1] as string);
+  }
   const lines = ["flowchart LR"];
   for (const state of Object.keys(FILL) as State[]) {
     const { fill, stroke } = FILL[state];
-    lines.push(`  classDef ${state} fill:${fill},stroke:${stroke},color:#212529`);
-    lines.push(`  classDef ${state}Failed fill:${fill},stroke:${FAILED_STROKE},stroke-width:3px,color:#212529`);
+    if (used.has(state)) lines.push(`  classDef ${state} fill:${fill},stroke:${stroke},color:#212529`);
+    if (used.has(`${state}Failed`)) lines.push(`  classDef ${state}Failed fill:${fill},stroke:${FAILED_STROKE},stroke-width:3px,color:#212529`);
   }
-  lines.push("  classDef missing fill:#ffffff,stroke:#adb5bd,stroke-dasharray:4 3,color:#6c757d");
-  if (graph.rows.length === 0) lines.push(`  empty["engine ${mermaidText(graph.state)}: no manifolds"]`);
-  mermaidLines(graph, "", "  ", lines, 0);
-  return lines.join("\n");
+  if (used.has("missing")) lines.push("  classDef missing fill:#ffffff,stroke:#adb5bd,stroke-dasharray:4 3,color:#6c757d");
+  return [...lines, ...body].join("\n");
 }
 
 // ------------------------------------------------------------------ DOT

@@ -284,15 +284,9 @@ describe("toMermaid", () => {
     expect(toMermaid(demo)).toMatchInlineSnapshot(`
       "flowchart LR
         classDef started fill:#d8f3dc,stroke:#2d6a4f,color:#212529
-        classDef startedFailed fill:#d8f3dc,stroke:#c92a2a,stroke-width:3px,color:#212529
-        classDef starting fill:#fff3bf,stroke:#a07c00,color:#212529
         classDef startingFailed fill:#fff3bf,stroke:#c92a2a,stroke-width:3px,color:#212529
         classDef stopping fill:#ffe8cc,stroke:#c2590a,color:#212529
-        classDef stoppingFailed fill:#ffe8cc,stroke:#c92a2a,stroke-width:3px,color:#212529
         classDef stopped fill:#e9ecef,stroke:#6c757d,color:#212529
-        classDef stoppedFailed fill:#e9ecef,stroke:#c92a2a,stroke-width:3px,color:#212529
-        classDef unknown fill:#ffffff,stroke:#6c757d,color:#212529
-        classDef unknownFailed fill:#ffffff,stroke:#c92a2a,stroke-width:3px,color:#212529
         classDef missing fill:#ffffff,stroke:#adb5bd,stroke-dasharray:4 3,color:#6c757d
         m0["config<br/>started · starts 1"]:::started
         m1["api-connection<br/>starting · starts 2 · failures 2<br/>✖ dial api.example.net:17070: connection refused"]:::startingFailed

@@ -266,7 +266,7 @@ describe("resourceLog", () => {
     expect(log[1]?.error).toMatch(/not in its inputs/);
     expect(log[2]?.error).toMatch(/no output/);
     expect(log[3]?.error).toBe("output exploded");
-    expect(log[4]?.error).toMatch(/not running/);
+    expect(log[4]?.error).toMatch(/"ghost" is not installed/);
     expect(() => JSON.stringify(engine.report())).not.toThrow();
     await stop(engine);
   });

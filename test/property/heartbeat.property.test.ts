@@ -20,7 +20,9 @@
  *   exactly while it has been silent for `heartbeatTimeout` or more;
  * - a stale beat (from a worker that was killed or replaced) never counts
  *   for the current worker: the model ignores it, and the first two checks
- *   fail if the engine did not.
+ *   fail if the engine did not;
+ * - the report's `progress` is the last progress() of the manifold's current
+ *   worker (a stale one's never shows).
  *
  * The model is separate from the engine model of engine.property.test.ts:
  * that one checks every kill against the SPEC's reasons (input change,
@@ -132,8 +134,14 @@ class BeatingWorker implements Worker {
 
   /** A beat through its context; the model counts it only while the worker is running. */
   beat(): void {
-    if (this.behaviour.progress) this.context.progress(`beat ${this.#beats}`);
-    else this.context.heartbeat();
+    if (this.behaviour.progress) {
+      const message = `${this.id} beat ${this.#beats}`;
+      this.context.progress(message);
+      // Recorded while it is its manifold's current worker (not stopped, not replaced), running or not.
+      if (!this.stopped && this.h.byIndex[this.index]?.at(-1) === this) this.h.progress[this.index] = message;
+    } else {
+      this.context.heartbeat();
+    }
     if (this.running) this.lastBeat = this.h.clock.now();
   }
 
@@ -169,6 +177,8 @@ class Harness {
   readonly workers: BeatingWorker[] = [];
   /** Per manifold: its workers, oldest first. */
   readonly byIndex: BeatingWorker[][];
+  /** Per manifold: the progress message the report must show. */
+  readonly progress: (string | undefined)[] = [];
   readonly violations: string[] = [];
   readonly trace: string[] = [];
   killed = false;
@@ -237,6 +247,10 @@ class Harness {
     const now = this.clock.now();
     if (!this.killed) {
       const report = this.engine.report();
+      this.defs.forEach((_def, index) => {
+        const shown = report.manifolds[`m${index}`]?.progress?.message;
+        if (shown !== this.progress[index]) this.violate(`m${index}: report shows progress ${String(shown)}, expected ${String(this.progress[index])}`);
+      });
       for (const worker of this.workers) {
         if (!worker.running) continue;
         const silentFor = now - worker.lastBeat;

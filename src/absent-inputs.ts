@@ -1,0 +1,50 @@
+/**
+ * Inputs that name nothing installed (a typo, or a manifold not installed
+ * yet): "did you mean" suggestions for the start context's error, and one
+ * warning per name once the engine is idle with the input still absent.
+ */
+import type { Logger } from "./config.js";
+import { quote } from "./errors.js";
+import type { Graph } from "./graph.js";
+import type { ManifoldNode } from "./node.js";
+import { didYouMean } from "./suggest.js";
+
+/** @internal */
+export class AbsentInputs {
+  readonly #graph: Graph<ManifoldNode>;
+  readonly #logger: Logger;
+  /** The installed set's generation: suggestions are kept for one. */
+  readonly #generation: () => number;
+  /** Suggestions for names that are not installed, valid for one generation of the installed set. */
+  #suggestions: { generation: number; byName: Map<string, string> } = { generation: -1, byName: new Map() };
+  /** Absent inputs already warned about. */
+  readonly #warned = new Set<string>();
+
+  constructor(graph: Graph<ManifoldNode>, logger: Logger, generation: () => number) {
+    this.#graph = graph;
+    this.#logger = logger;
+    this.#generation = generation;
+  }
+
+  /** `; did you mean "x"?` for a name that is not installed (computed once per name and installed set). */
+  suggest(name: string): string {
+    if (this.#suggestions.generation !== this.#generation()) this.#suggestions = { generation: this.#generation(), byName: new Map() };
+    let suggestion = this.#suggestions.byName.get(name);
+    if (suggestion === undefined) {
+      suggestion = didYouMean(name, this.#graph.names());
+      this.#suggestions.byName.set(name, suggestion);
+    }
+    return suggestion;
+  }
+
+  /** Once idle: a warning, once per name, for each input some manifold lists that is still not installed. */
+  warnOnce(): void {
+    for (const slot of this.#graph.absentInputs()) {
+      if (this.#warned.has(slot.name)) continue;
+      this.#warned.add(slot.name);
+      const [first] = slot.dependents;
+      const who = first === undefined ? "a manifold" : `manifold ${quote(first.name)}${slot.dependentCount > 1 ? ` (and ${slot.dependentCount - 1} more)` : ""}`;
+      this.#logger.warn(`${who} lists input ${quote(slot.name)}, which is not installed${this.suggest(slot.name) || "; install it, or fix the name in inputs"}`);
+    }
+  }
+}
