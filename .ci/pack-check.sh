@@ -5,7 +5,8 @@
 #   - checks that npm pulled in no peer (rxjs, etcd3, @viz-js/viz are optional);
 #   - loads every entry point from ESM and from CommonJS (an entry may fail only
 #     for want of an optional peer; "." and "./testing" must load), and runs an
-#     engine driven by the testing kit, both ways;
+#     engine driven by the testing kit, both ways, where reading engine.events
+#     throws the error that says to install rxjs and the engine carries on;
 #   - type-checks a consumer with TypeScript (node16 ESM and CJS, bundler, and
 #     without @types/node), including a compile-time refusal of an undeclared input.
 # Fails on any error. Run from anywhere: bash .ci/pack-check.sh
@@ -94,6 +95,18 @@ let seen;
 engine.install(greeting, manifold({ inputs: [], start: () => valueWorker("hello"), output: (worker) => worker.value }));
 engine.install("reader", manifold({ inputs: [greeting], start: (context) => valueWorker((seen = context.getResource(greeting))) }));
 await waitForState(engine, "reader", "started", { clock });
+// rxjs (an optional peer) is not installed: reading engine.events throws an error saying what to install,
+// and the engine carries on (a manifold installed afterwards starts).
+let eventsError;
+try {
+  void engine.events;
+} catch (error) {
+  eventsError = error;
+}
+if (!String(eventsError?.message).includes("npm install rxjs")) throw new Error(`ESM: engine.events without rxjs should throw an error naming "npm install rxjs"; got ${eventsError === undefined ? "no error" : eventsError}`);
+console.log(`ESM: without rxjs, engine.events throws: ${eventsError.message}`);
+engine.install("after", manifold({ inputs: [], start: () => valueWorker(1) }));
+await waitForState(engine, "after", "started", { clock });
 engine.kill();
 await engine.wait();
 if (seen !== "hello" || engine.report().state !== "stopped") throw new Error(`ESM engine run failed: ${JSON.stringify(engine.report())}`);
@@ -125,6 +138,20 @@ const { TestClock, waitForState } = require("manifold-engine/testing");
   engine.install(greeting, manifold({ inputs: [], start: () => valueWorker("hello"), output: (worker) => worker.value }));
   engine.install("reader", manifold({ inputs: [greeting], start: (context) => valueWorker((seen = context.getResource(greeting))) }));
   await waitForState(engine, "reader", "started", { clock });
+  // rxjs (an optional peer) is not installed: reading engine.events throws an error saying what to install,
+  // and the engine carries on (a manifold installed afterwards starts).
+  let eventsError;
+  try {
+    void engine.events;
+  } catch (error) {
+    eventsError = error;
+  }
+  if (!String(eventsError && eventsError.message).includes("npm install rxjs")) {
+    throw new Error(`CJS: engine.events without rxjs should throw an error naming "npm install rxjs"; got ${eventsError === undefined ? "no error" : eventsError}`);
+  }
+  console.log(`CJS: without rxjs, engine.events throws: ${eventsError.message}`);
+  engine.install("after", manifold({ inputs: [], start: () => valueWorker(1) }));
+  await waitForState(engine, "after", "started", { clock });
   engine.kill();
   await engine.wait();
   if (seen !== "hello" || engine.report().state !== "stopped") throw new Error(`CJS engine run failed: ${JSON.stringify(engine.report())}`);

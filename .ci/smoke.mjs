@@ -95,6 +95,30 @@ console.log("ESM smoke test passed");
   console.log("ESM smoke test of manifold-engine/testing passed");
 }
 
+// engine.events with rxjs (an optional peer) installed: a real rxjs Observable (operators from the user's
+// rxjs apply), events in order with their causes, and completion after engine-stopped.
+{
+  const { formatCauseChain } = await import("manifold-engine");
+  const { filter } = await import("rxjs");
+  const watched = new Engine({ bounceDelay: 0 });
+  const events = [];
+  const started = [];
+  let completed = false;
+  watched.events.subscribe({ next: (event) => events.push(event), complete: () => (completed = true) });
+  watched.events.pipe(filter((event) => event.type === "started")).subscribe((event) => started.push(event.name));
+  watched.install("a", { inputs: [], start: () => valueWorker(1) });
+  for (let waited = 0; watched.report().manifolds.a.state !== "started" && waited < 2000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  watched.kill();
+  await watched.wait();
+  const types = events.map((event) => event.type).join();
+  const chain = formatCauseChain(events, events.find((event) => event.type === "started")?.id ?? -1);
+  if (types !== "installed,starting,started,engine-stopping,stopped,engine-stopped" || chain !== "started a (#1) <- starting a <- installed a" || started.join() !== "a" || !completed) {
+    console.error("ESM smoke test of engine.events failed", { types, chain, started, completed });
+    process.exit(1);
+  }
+  console.log("ESM smoke test of engine.events (with rxjs) passed");
+}
+
 // manifold-engine/introspect: the report served on a Unix socket (mode 0600), read over HTTP and by the CLI (dist/cli.js).
 {
   const { introspect } = await import("manifold-engine/introspect");
@@ -132,28 +156,4 @@ console.log("ESM smoke test passed");
     process.exit(1);
   }
   console.log("ESM smoke test of manifold-engine/introspect and the manifold-engine command passed");
-}
-
-// engine.events with rxjs (an optional peer) installed: a real rxjs Observable (operators from the user's
-// rxjs apply), events in order with their causes, and completion after engine-stopped.
-{
-  const { formatCauseChain } = await import("manifold-engine");
-  const { filter } = await import("rxjs");
-  const watched = new Engine({ bounceDelay: 0 });
-  const events = [];
-  const started = [];
-  let completed = false;
-  watched.events.subscribe({ next: (event) => events.push(event), complete: () => (completed = true) });
-  watched.events.pipe(filter((event) => event.type === "started")).subscribe((event) => started.push(event.name));
-  watched.install("a", { inputs: [], start: () => valueWorker(1) });
-  for (let waited = 0; watched.report().manifolds.a.state !== "started" && waited < 2000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
-  watched.kill();
-  await watched.wait();
-  const types = events.map((event) => event.type).join();
-  const chain = formatCauseChain(events, events.find((event) => event.type === "started")?.id ?? -1);
-  if (types !== "installed,starting,started,engine-stopping,stopped,engine-stopped" || chain !== "started a (#1) <- starting a <- installed a" || started.join() !== "a" || !completed) {
-    console.error("ESM smoke test of engine.events failed", { types, chain, started, completed });
-    process.exit(1);
-  }
-  console.log("ESM smoke test of engine.events (with rxjs) passed");
 }

@@ -191,9 +191,13 @@ function bytesPerCall(calls: readonly (() => void)[], count: number): number {
   for (let k = 0; k < count; k++) (calls[k % calls.length] as () => void)();
   return (process.memoryUsage().heapUsed - before) / count;
 }
+// Twice each: the first calls after a GC may allocate for the engine's own bookkeeping of the code (feedback, tiering).
+bytesPerCall(beats, 100_000);
+bytesPerCall(noopBuckets.flat(), 100_000);
 const engineBytes = bytesPerCall(beats, 100_000);
 const noopBytes = bytesPerCall(noopBuckets.flat(), 100_000);
 
+const killedDuringRuns = kills;
 if (kills > 0) fail(`${kills} workers were killed during the fake-clock runs: a heartbeat every ${PERIOD} ms should keep every one alive`);
 const report = engine.report();
 const fakeStartCount = Object.values(report.manifolds).reduce((sum, m) => sum + m.startCount, 0);
@@ -279,9 +283,9 @@ console.log(`| heartbeats per second, calls only | ${perSecond(heartbeatsPerRun,
 console.log(`| heartbeats per second, end to end (calls, ticks, deadlines) | ${perSecond(heartbeatsPerRun, totalMs)} |`);
 console.log(`| whole run | ${totalMs.toFixed(0)} ms |`);
 console.log(`| timers armed per run (one timer, re-armed lazily) | ${Math.round(med(engineRuns, "armed"))} (${(med(engineRuns, "armed") / heartbeatsPerRun).toExponential(1)} per heartbeat) |`);
-console.log(`| deadline timer firings per run | ${Math.round(med(engineRuns, "fired"))} (at most one per ${TIMEOUT} ms period per manifold: ${Math.round((N * TICKS) / TIMEOUT)}) |`);
+console.log(`| deadline timer firings per run (each handles every deadline due by then) | ${Math.round(med(engineRuns, "fired"))} |`);
 console.log(`| heap allocated per heartbeat (engine / no-op) | ${engineBytes.toFixed(2)} B / ${noopBytes.toFixed(2)} B |`);
-console.log(`| workers killed / restarted | ${kills} / ${fakeStartCount - N} |`);
+console.log(`| workers killed / restarted during the runs | ${killedDuringRuns} / ${fakeStartCount - N} |`);
 console.log(`\n### Real time: ${WORKERS} workers heartbeating as fast as they can for ${SECONDS} s (bursts of ${BURST}, setImmediate between)\n`);
 console.log("| figure | engine | no engine (no-op) |\n| --- | --- | --- |");
 console.log(`| heartbeats per second | ${perSecond(realEngine.calls, realEngine.ms)} | ${perSecond(realNoop.calls, realNoop.ms)} |`);

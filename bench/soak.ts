@@ -14,6 +14,10 @@
  *   --stop-timeout=30000   EngineConfig.stopTimeout (the default): each bounce
  *                          of the dependent arms and clears a watchdog timer;
  *                          0 arms none
+ *   --subscriber           subscribe to engine.events before the first install,
+ *                          with a subscriber that counts each event and keeps
+ *                          nothing: the stream's own bookkeeping (ids, each
+ *                          manifold's latest event) must not grow either
  *
  * Progress goes to stderr, the summary to stdout.
  */
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     failures: { type: "string", default: "1000000" },
     checkpoints: { type: "string", default: "10" },
     "stop-timeout": { type: "string", default: "30000" },
+    subscriber: { type: "boolean", default: false },
   },
 });
 const failures = wholeNumber("failures", values.failures);
@@ -59,6 +64,10 @@ const engine = new Engine({
   clock,
   metrics: { recordStart: (name) => void (name === "crasher" ? starts.crasher++ : starts.dependent++) },
 });
+
+/** Events the subscriber saw (with --subscriber); it keeps none of them. */
+let events = 0;
+if (values.subscriber) engine.events.subscribe(() => void events++);
 
 engine.install("crasher", {
   inputs: [],
@@ -119,7 +128,10 @@ const first = rows[0] as (typeof rows)[number];
 const last = rows.at(-1) as (typeof rows)[number];
 const growth = (last.heapMb - first.heapMb) * 2 ** 20;
 const seconds = busyMs / 1000;
-console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; engine from ${engineTarget === "dist" ? "dist/" : "src/ (tsx)"}; stopTimeout ${stopTimeout}.`);
+console.log(
+  `\nMachine: ${host.cpu}, ${host.cores} cores, Node ${host.node}, load ${host.loadAverage} at start; engine from ${engineTarget === "dist" ? "dist/" : engineTarget === "src" ? "src/ (tsx)" : engineTarget}; stopTimeout ${stopTimeout}; ${values.subscriber ? "one engine.events subscriber (counting, keeping nothing)" : "no engine.events subscriber"}.`,
+);
+if (values.subscriber) console.log(`Events: ${events} seen by the subscriber (${Math.round(events / Math.max(1, failed))} per failure).`);
 console.log(`Failures: ${failed} of the crashing worker in ${seconds.toFixed(1)} s of engine time.`);
 console.log(
   `Starts: crasher ${starts.crasher}, dependent ${starts.dependent}; ${Math.round((starts.crasher + starts.dependent) / seconds)} restarts/s in all, ${Math.round(failed / seconds)} failures/s.`,

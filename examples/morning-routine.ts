@@ -12,24 +12,9 @@
  * and where two independent steps (breakfast and coffee) ran at the same time.
  *
  *   npx tsx examples/morning-routine.ts
- *
- * DRAFT (issue 12): this uses `engine.plan`, `engine.apply` and
- * `engine.onIdle`, which the engine wires to `src/plan.ts` and `src/when.ts`.
- * Until it does, the `DesiredStateEngine` type below stands in for them; delete
- * it (and the cast) once `Engine` has them.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Engine, valueWorker, type Manifold, type Manifolds, type Plan, type StartContext, type Worker } from "../src/index.js";
-
-interface DesiredStateOptions {
-  requirements?: Iterable<string>;
-  ifGeneration?: number;
-}
-type DesiredStateEngine = Engine & {
-  plan(desired: Manifolds, options?: DesiredStateOptions): Plan;
-  apply(desired: Manifolds, options?: DesiredStateOptions): Promise<Plan>;
-  onIdle(): Promise<void>;
-};
 
 const began = Date.now();
 const at = (): string => `${String(Date.now() - began).padStart(4)} ms`;
@@ -82,7 +67,7 @@ function show(title: string, plan: Plan): void {
   for (const [name, reason] of Object.entries(plan.reasons)) console.log(`  why ${name}: ${reason}`);
 }
 
-const engine = new Engine({ bounceDelay: 0 }) as DesiredStateEngine;
+const engine = new Engine({ bounceDelay: 0 });
 
 for (const [title, requirements] of [
   ["Morning 1, with coffee", ["coffee"]],

@@ -8,23 +8,8 @@
  * running, although every manifold object (and every closure) is new.
  *
  *   npx tsx examples/reconcile.ts
- *
- * DRAFT (issue 12): this uses `engine.plan` and `engine.apply`, which the
- * engine wires to `src/plan.ts` and `src/when.ts`. Until it does, the
- * `DesiredStateEngine` type below stands in for them; delete it (and the
- * cast) once `Engine` has them.
  */
 import { createWorker, Engine, type Manifold, type Manifolds, type Plan } from "../src/index.js";
-
-interface DesiredStateOptions {
-  requirements?: Iterable<string>;
-  ifGeneration?: number;
-}
-type DesiredStateEngine = Engine & {
-  plan(desired: Manifolds, options?: DesiredStateOptions): Plan;
-  apply(desired: Manifolds, options?: DesiredStateOptions): Promise<Plan>;
-  onIdle(): Promise<void>;
-};
 
 interface Service {
   port: number;
@@ -74,7 +59,7 @@ function show(title: string, plan: Plan): void {
   for (const [name, reason] of Object.entries(plan.reasons)) console.log(`  why ${name}: ${reason}`);
 }
 
-const engine = new Engine({ bounceDelay: 0 }) as DesiredStateEngine;
+const engine = new Engine({ bounceDelay: 0 });
 
 const first = manifoldsFrom(JSON.parse(before) as Document);
 show("First apply: the plan", engine.plan(first));

@@ -29,7 +29,7 @@
  *
  *   npx tsx examples/site-generator.ts
  */
-import { createWorker, Engine, HeartbeatTimeoutError, manifold, resource, type Clock, type EngineEvent, type StartContext } from "../src/index.js";
+import { createWorker, Engine, HeartbeatTimeoutError, manifold, resource, type EngineEvent, type StartContext } from "../src/index.js";
 import { TestClock } from "../src/testing.js";
 
 const clock = new TestClock();
@@ -38,15 +38,15 @@ const stamp = (): string => `[${((clock.now() - began) / 1000).toFixed(1).padSta
 const say = (line: string): void => console.log(`${stamp()} ${line}`);
 
 /** Waits `ms` on `clock`; rejects with the signal's reason once it is aborted. */
-function pause(ms: number, signal: AbortSignal, on: Clock = clock): Promise<void> {
+function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    const timer = on.setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal.removeEventListener("abort", onAbort);
       resolve();
     }, ms);
     const onAbort = (): void => {
-      on.clearTimeout(timer);
+      clock.clearTimeout(timer);
       reject(signal.reason);
     };
     signal.addEventListener("abort", onAbort, { once: true });
@@ -90,8 +90,14 @@ const controller = manifold({
         return site;
       },
       status: (generator, site, message) => {
-        const row = generations.findLast((g) => g.site === site && g.generator === generator);
-        if (row !== undefined) row.columns[message] = clock.now();
+        // The latest attempt of this generator at this site (a site may be attempted again).
+        for (let i = generations.length - 1; i >= 0; i--) {
+          const row = generations[i];
+          if (row?.site === site && row.generator === generator) {
+            row.columns[message] = clock.now();
+            return;
+          }
+        }
       },
       finished: (generator, site) => {
         rendered.set(site, generator);
@@ -134,23 +140,24 @@ function generator(name: string) {
         for (let site = ctl.siteToGenerate(name); site !== undefined; site = ctl.siteToGenerate(name)) {
           const nth = (sitesStarted.get(name) ?? 0) + 1;
           sitesStarted.set(name, nth);
-          const report = (message: string): void => {
+          // Each phase goes to the engine (the report's progress column) and to the controller's generation table.
+          const status = (message: string): void => {
             progress(message, { site });
             ctl.status(name, site as string, message);
           };
           try {
-            report("GENERATION_START");
-            report("GENERATION_BUG_LIST_DOWNLOAD_START");
+            status("GENERATION_START");
+            status("GENERATION_BUG_LIST_DOWNLOAD_START");
             if (nth === 2 && faults.hangOnSecondSite.delete(name)) await hang(signal); // the rogue download
             await pause(1500, signal);
-            report("GENERATION_BUG_LIST_DOWNLOAD_END");
-            report("GENERATION_RENDERING_PAGES_START");
+            status("GENERATION_BUG_LIST_DOWNLOAD_END");
+            status("GENERATION_RENDERING_PAGES_START");
             for (let page = 0; page < 10; page++) {
               await pause(400, signal);
               heartbeat(); // one page done
             }
-            report("GENERATION_RENDERING_PAGES_END");
-            report("GENERATION_END");
+            status("GENERATION_RENDERING_PAGES_END");
+            status("GENERATION_END");
             ctl.finished(name, site);
           } catch (error) {
             ctl.abandoned(name, site);

@@ -456,7 +456,8 @@ export class EngineLoop {
     node.lastStart = now;
     node.error = undefined;
     this.#setPhase(node, "running", now);
-    if (node.supervision !== undefined) this.#supervisor.watch(node, node.supervision);
+    // The engine's own manifold (rule 11) never beats: it is not watched.
+    if (node.supervision !== undefined && worker !== this.#self) this.#supervisor.watch(node, node.supervision);
     if (this.#config.debugEnabled) this.#config.logger.debug(`manifold ${quote(node.name)} started`);
     this.#observer?.started(node);
     this.#bounceDependents(node);
@@ -479,6 +480,8 @@ export class EngineLoop {
   #gotStopped(node: ManifoldNode, generation: number, raw: Error | undefined): void {
     if (node.startGeneration !== generation || node.worker === undefined) return; // stale
     let killed = node.phase === "stopping";
+    /** Killed for a missed heartbeat: its dependents were bounced then, and need no second restart now. */
+    let bouncedAtKill = false;
     const record = node.supervision;
     if (record !== undefined) {
       this.#supervisor.unwatch(record);
@@ -487,6 +490,7 @@ export class EngineLoop {
         raw = record.killError;
         record.killError = undefined;
         killed = false;
+        bouncedAtKill = true;
       }
     }
     const accepted = node.workerAccepted;
@@ -494,7 +498,7 @@ export class EngineLoop {
     node.workerAccepted = false;
     // Decided before any user code (filter, isFatal) runs: an uninstall it
     // makes re-entrantly must not make us forget the dependents.
-    const bounce = accepted && node.installed;
+    const bounce = accepted && node.installed && !bouncedAtKill;
     const error = raw === undefined ? undefined : this.#recordError(node, raw, "worker");
     const fatal = error !== undefined && this.#checkFatal(node, error);
     const verdict = classify(error);
@@ -671,11 +675,11 @@ export class EngineLoop {
       case "delayed":
         // An input change cuts an error delay short, as in Juju; a pending bounce stands.
         if (node.restart === "bounce" || node.restart === "input-changed") return false;
-        if (node.supervision?.quarantine !== undefined) return false; // quarantined: not restarted automatically
+        if (quarantined(node)) return false; // not restarted automatically
         node.recentErrors = 1;
         break;
       case "idle":
-        if (node.supervision?.quarantine !== undefined) return false;
+        if (quarantined(node)) return false;
         break;
       default: {
         // Live: a restart already wanted (by an earlier input) stands, and was reported then.
@@ -980,4 +984,10 @@ function changedInput(node: ManifoldNode, changed: ReadonlySet<ManifoldNode>): M
 function withoutName(name: string, message: string): string {
   const prefix = `manifold ${quote(name)}: `;
   return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
+/** Quarantined and not probing: an input change does not restart it (a probe that ended without failing does restart). */
+function quarantined(node: ManifoldNode): boolean {
+  const quarantine = node.supervision?.quarantine;
+  return quarantine !== undefined && !quarantine.probing;
 }

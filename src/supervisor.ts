@@ -52,6 +52,7 @@ export class Supervisor {
     if (record !== undefined && record.generation === generation && record.options.heartbeatTimeout > 0) {
       record.lastBeat = this.#deadlines.now();
       record.beaten = true;
+      record.silentSince = undefined;
     }
   }
 
@@ -64,6 +65,7 @@ export class Supervisor {
     if (record.generation === generation) {
       record.lastBeat = this.#deadlines.now();
       record.beaten = true;
+      record.silentSince = undefined;
     }
     this.#hands.observer()?.progress(node);
   }
@@ -190,6 +192,8 @@ export class Supervisor {
         return;
       }
       default:
+        // The operator's restart wins over a kill for a missed heartbeat: a bounce, not a failure.
+        record.killError = undefined;
         if (node.restart !== "bounce") this.#hands.interrupt(node, "bounce", "an operator restarted it");
     }
   }

@@ -129,6 +129,13 @@ class Workers {
   starts(name: string): number {
     return this.byName.get(name)?.length ?? 0;
   }
+
+  /** Stops the engine, letting every worker stop when it is killed (the end of a test). */
+  async stop(engine: Engine): Promise<void> {
+    engine.kill();
+    for (const list of this.byName.values()) for (const worker of list) worker.complete();
+    await engine.wait();
+  }
 }
 
 // ------------------------------------------------------------------ the common case
@@ -395,7 +402,7 @@ describe("apply: order and churn", () => {
     expect(applied).toMatchObject({ settled: true, ok: true });
     expect(Object.keys(engine.report().manifolds)).toEqual(["other"]);
     expect(workers.starts("other")).toBe(1);
-    await stop(engine);
+    await workers.stop(engine);
   });
 
   it("a replaced input is stopped only after its restarted dependents have stopped", async () => {
@@ -425,7 +432,7 @@ describe("apply: order and churn", () => {
     expect(applied).toMatchObject({ settled: true, ok: true });
     await engine.onIdle();
     expect([workers.starts("db"), workers.starts("api"), workers.starts("web")]).toEqual([2, 2, 2]);
-    await stop(engine);
+    await workers.stop(engine);
   });
 
   it("a replaced manifold's new start waits for its old worker: never two workers for one name", async () => {
@@ -450,7 +457,7 @@ describe("apply: order and churn", () => {
     expect(applied).toMatchObject({ settled: true, ok: true });
     expect(idle.settled).toBe(true);
     expect(entry(engine, "svc")).toMatchObject({ state: "started", startCount: 1 });
-    await stop(engine);
+    await workers.stop(engine);
   });
 
   it("a start in flight of a removed or restarted manifold is aborted, and started again once", async () => {
@@ -576,7 +583,7 @@ describe("apply: ifGeneration and serialised calls", () => {
     expect(plan.generation).toBeGreaterThan((first.value as Plan).generation);
     await engine.onIdle();
     expect([workers.starts("keep"), workers.starts("slow"), workers.starts("extra")]).toEqual([1, 2, 1]);
-    await stop(engine);
+    await workers.stop(engine);
   });
 
   it("a failed apply does not block the next one", async () => {
@@ -685,11 +692,9 @@ describe("onIdle and blockedBy", () => {
     const { engine, clock } = makeEngine({ bounceDelay: 50 });
     const gate = deferred<Worker>();
     const workers = new Workers(false);
-    await engine.apply({
-      slowStart: { inputs: [], start: () => gate.promise },
-      dependent: { inputs: ["slowStart"], start: () => valueWorker(1) },
-      stopper: workers.manifold("stopper"),
-    });
+    const slowStart: Manifold = { inputs: [], start: () => gate.promise };
+    const dependent: Manifold = { inputs: ["slowStart"], start: () => valueWorker(1) };
+    await engine.apply({ slowStart, dependent, stopper: workers.manifold("stopper") });
     // Starting: slowStart's start is in flight, dependent waits for it.
     const whileStarting = track(engine.onIdle());
     await settle();
@@ -697,6 +702,7 @@ describe("onIdle and blockedBy", () => {
     gate.resolve(valueWorker(0));
     await settle();
     expect(whileStarting.settled).toBe(true);
+    expect(entry(engine, "dependent")).toMatchObject({ state: "started", startCount: 1 });
 
     // Scheduled: a bounce waits out bounceDelay on the clock.
     workers.latest("stopper").fail(new BounceError("again"));
@@ -709,17 +715,22 @@ describe("onIdle and blockedBy", () => {
     expect(whileScheduled.settled).toBe(false);
     await clock.advance(1);
     expect(whileScheduled.settled).toBe(true);
+    expect(workers.starts("stopper")).toBe(2);
 
     // Stopping: an apply removes a worker that stops only when told.
-    void engine.apply({ slowStart: { inputs: [], start: () => gate.promise }, dependent: { inputs: ["slowStart"], start: () => valueWorker(1) } });
+    const applied = track(engine.apply({ slowStart, dependent }));
     await settle();
+    expect(workers.latest("stopper").killed).toBe(true);
     const whileStopping = track(engine.onIdle());
     await settle();
+    expect(applied.settled).toBe(false);
     expect(whileStopping.settled).toBe(false);
     workers.latest("stopper").complete();
     await settle();
+    expect(applied).toMatchObject({ settled: true, ok: true });
     expect(whileStopping.settled).toBe(true);
-    await stop(engine);
+    expect(clock.pending).toEqual([]);
+    await workers.stop(engine);
   });
 
   it("onIdle waits for an apply in progress, and resolves at once when idle", async () => {
@@ -800,7 +811,7 @@ describe("conditions through apply, plan and installAll", () => {
     expect(entry(engine, "work").inputs).toEqual(["wake"]);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(MissingError);
-    expect(String((errors[0] as Error).message)).toMatch(/not declared/);
+    expect(String((errors[0] as Error).message)).toMatch(/not in its inputs/);
 
     // The requirement changes: coffee comes in, and work (whose inputs change) is replaced.
     const next = await engine.apply(manifoldsFrom(withCoffee, log), { requirements: new Set(["coffee"]) });
@@ -938,7 +949,7 @@ describe("bad input: a specific error, nothing installed or removed, the engine 
     const desired = manifoldsFrom({ a: {}, b: { inputs: ["a"] }, fresh: {} }, log);
     for (const error of await everyCall(engine, desired, { requirements: ["coffee", 7] })) {
       expect(error).toBeInstanceOf(TypeError);
-      expect(error.message).toMatch(/requirements must hold only strings, but item 1 is 7/);
+      expect(error.message).toMatch(/requirements must hold only strings, but item 1 is number 7/);
     }
     const map = new Map([["coffee", true]]);
     for (const error of await everyCall(engine, desired, { requirements: map })) {

@@ -16,7 +16,7 @@ import {
   type Engine,
   type EngineEvent,
 } from "../src/index.js";
-import { expectStillWorking, failOnUnhandledRejections, makeEngine, settle, stop, TestWorker, valueManifold } from "./fixtures.js";
+import { expectStillWorking, failOnUnhandledRejections, makeEngine, settle, stop, TestWorker, valueManifold, controlled } from "./fixtures.js";
 
 failOnUnhandledRejections();
 
@@ -42,22 +42,6 @@ function last(events: readonly EngineEvent[], type: EngineEvent["type"], name?: 
   throw new Error(`no ${type} event${name === undefined ? "" : ` for ${name}`} among ${events.length}`);
 }
 
-/** A manifold whose worker the test controls: each start makes a new TestWorker, kept in `workers`. */
-function controlled(inputs: string[] = []): { workers: TestWorker[]; manifold: { inputs: string[]; start: () => TestWorker; output: (w: TestWorker) => string } } {
-  const workers: TestWorker[] = [];
-  return {
-    workers,
-    manifold: {
-      inputs,
-      start: () => {
-        const worker = new TestWorker();
-        workers.push(worker);
-        return worker;
-      },
-      output: (worker) => worker.label,
-    },
-  };
-}
 
 function expectCausesValid(events: readonly EngineEvent[]): void {
   const ids = new Set<number>();

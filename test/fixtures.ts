@@ -320,3 +320,26 @@ export function recording(log: string[], name: string, inputs: string[] = []): M
     output: (worker) => worker.value,
   };
 }
+
+/**
+ * A manifold whose every start makes a new TestWorker the test controls
+ * (kept in `workers`, newest last), offering the worker's label as output.
+ */
+export function controlled(inputs: string[] = []): {
+  workers: TestWorker[];
+  manifold: { inputs: string[]; start: () => TestWorker; output: (worker: TestWorker) => string };
+} {
+  const workers: TestWorker[] = [];
+  return {
+    workers,
+    manifold: {
+      inputs,
+      start: () => {
+        const worker = new TestWorker();
+        workers.push(worker);
+        return worker;
+      },
+      output: (worker) => worker.label,
+    },
+  };
+}

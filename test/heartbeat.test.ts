@@ -16,6 +16,7 @@ import {
   BounceError,
   Engine,
   HeartbeatTimeoutError,
+  selfManifold,
   ShutdownTimeoutError,
   type Clock,
   type EngineConfig,
@@ -29,6 +30,7 @@ import {
   entry,
   expectStillWorking,
   failOnUnhandledRejections,
+  failureOf,
   iso,
   killAndSettle,
   makeEngine,
@@ -210,7 +212,6 @@ describe("heartbeatTimeout: a silent worker is killed as failed", () => {
     await settle();
     const delays: number[] = [];
     for (let i = 0; i < 4; i++) {
-      clock.delays.length = 0;
       await clock.advance(100); // silent: killed
       expect(latest(runs).worker.killed).toBe(true);
       const restart = clock.pending.find((timer) => timer.delay >= 1000);
@@ -242,11 +243,7 @@ describe("heartbeatTimeout: a silent worker is killed as failed", () => {
     const { engine, clock } = makeEngine({ ...TIMING, isFatal: (error) => error instanceof HeartbeatTimeoutError });
     engine.install("gen", watched({ heartbeatTimeout: 100 }).manifold);
     await clock.advance(100);
-    const error = await engine.wait().then(
-      () => undefined,
-      (reason: unknown) => reason,
-    );
-    expect(error).toBeInstanceOf(HeartbeatTimeoutError);
+    expect(await failureOf(() => engine.wait())).toBeInstanceOf(HeartbeatTimeoutError);
     expect(engine.report().state).toBe("stopped");
   });
 
@@ -322,6 +319,21 @@ describe("heartbeatTimeout: a silent worker is killed as failed", () => {
     latest(runs).worker.complete(); // this one ignores kill() too, but ends
     await settle();
     expect(stopped).toEqual({ settled: true, ok: true, value: undefined, error: undefined });
+  });
+
+  it("kill() while a worker killed as hung has not stopped: wait() settles after its stopTimeout, with a ShutdownTimeoutError; no timer is left", async () => {
+    const { engine, clock } = makeEngine(TIMING);
+    const { manifold } = watched({ heartbeatTimeout: 100 }, { stopOnKill: false });
+    engine.install("gen", manifold);
+    await clock.advance(100);
+    const stopped = track(engine.wait());
+    engine.kill();
+    await settle();
+    expect(stopped.settled).toBe(false); // it has not stopped yet
+    await clock.advance(30_000); // the default stopTimeout
+    expect(stopped.settled).toBe(true);
+    expect(stopped.error).toBeInstanceOf(ShutdownTimeoutError);
+    expect(clock.pending).toEqual([]);
   });
 });
 
@@ -455,6 +467,18 @@ describe("heartbeat() and progress() keep a worker alive", () => {
     expect(report.progress).toEqual({ message: "GENERATION_START", time: iso(clock.now()), details: { site: "bugs.example.org" } });
     await clock.advance(1_000_000);
     expect(latest(runs).worker.killed).toBe(false);
+    await stop(engine);
+  });
+
+  it("the engine's own manifold (selfManifold) is never watched: an engine default heartbeatTimeout does not kill the engine in itself", async () => {
+    // Rule 11: the engine never kills itself; it has no start context to beat
+    // from either, so a default meant for workers must not apply to it.
+    const { engine, clock } = makeEngine({ ...TIMING, heartbeatTimeout: 100 });
+    const user = dependent("self");
+    engine.installAll({ self: selfManifold(engine), user: { ...user.manifold, heartbeatTimeout: 0 } });
+    await clock.advance(10_000);
+    expect(entry(engine, "self")).toMatchObject({ state: "started", startCount: 1, failureCount: 0 });
+    expect(user.runs).toHaveLength(1);
     await stop(engine);
   });
 
@@ -785,20 +809,5 @@ describe("bad input: a TypeError naming the manifold and the field; the engine g
     expect(thrownBy(() => old.progress(7 as unknown as string))).toBeInstanceOf(TypeError);
     await expectStillWorking(engine);
     await stop(engine);
-  });
-
-  it("a worker killed for its heartbeat while the engine is told to stop ends cleanly: wait() resolves, no timer is left", async () => {
-    const { engine, clock } = makeEngine(TIMING);
-    const { manifold } = watched({ heartbeatTimeout: 100 }, { stopOnKill: false });
-    engine.install("gen", manifold);
-    await clock.advance(100);
-    const stopped = track(engine.wait());
-    engine.kill();
-    await settle();
-    expect(stopped.settled).toBe(false); // it has not stopped yet
-    await clock.advance(30_000); // the default stopTimeout
-    expect(stopped.settled).toBe(true);
-    expect(stopped.error).toBeInstanceOf(ShutdownTimeoutError);
-    expect(clock.pending).toEqual([]);
   });
 });

@@ -5,25 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { BounceError, MissingError, type StopOutcome } from "../src/index.js";
-import { entry, failOnUnhandledRejections, iso, makeEngine, settle, stop, TestWorker, valueManifold } from "./fixtures.js";
+import { entry, failOnUnhandledRejections, iso, makeEngine, settle, stop, TestWorker, valueManifold, controlled } from "./fixtures.js";
 
 failOnUnhandledRejections();
 
-/** A manifold whose every start makes a TestWorker the test controls. */
-function controlled(inputs: string[] = []): { workers: TestWorker[]; manifold: { inputs: string[]; start: () => TestWorker } } {
-  const workers: TestWorker[] = [];
-  return {
-    workers,
-    manifold: {
-      inputs,
-      start: () => {
-        const worker = new TestWorker();
-        workers.push(worker);
-        return worker;
-      },
-    },
-  };
-}
 
 describe("bookkeeping in the report", () => {
   it("counts failures (not completions, MissingError or BounceError), keeps the last 5 newest first with their times, and counts restarts", async () => {

@@ -1,0 +1,26 @@
+import { it } from "vitest";
+import { valueWorker } from "../src/index.js";
+import { makeEngine, settle, track, TestWorker } from "./fixtures.js";
+it("dbg", async () => {
+  const { engine, clock } = makeEngine({ stopTimeout: 100 });
+  let w: TestWorker | undefined;
+  await engine.apply({ stuck: { inputs: [], start: () => (w = new TestWorker("s", { stopOnKill: false })) }, other: { inputs: [], start: () => valueWorker(1) } });
+  await engine.onIdle();
+  const first = track(engine.apply({}));
+  await settle();
+  await clock.advance(100);
+  console.log("stuck?", engine.report().manifolds, "first", first);
+  const second = track(engine.apply({ x: { inputs: [], start: () => valueWorker(2) } }));
+  const idle = track(engine.onIdle());
+  await settle();
+  console.log("second", second, "idle", idle, Object.keys(engine.report().manifolds));
+  engine.kill();
+  const done = track(engine.wait());
+  await settle();
+  await clock.advance(1000);
+  await settle();
+  console.log("after kill: second", second, "idle", idle, "done", done);
+  w!.complete();
+  await settle();
+  console.log("after complete: second", second, "idle", idle, "done", done, "first", first);
+});
