@@ -19,6 +19,8 @@ export class AbsentInputs {
   #suggestions: { generation: number; byName: Map<string, string> } = { generation: -1, byName: new Map() };
   /** Absent inputs already warned about. */
   readonly #warned = new Set<string>();
+  /** The generation of the installed set last looked at: absent inputs change only with it. */
+  #lookedAt = -1;
 
   constructor(graph: Graph<ManifoldNode>, logger: Logger, generation: () => number) {
     this.#graph = graph;
@@ -39,6 +41,9 @@ export class AbsentInputs {
 
   /** Once idle: a warning, once per name, for each input some manifold lists that is still not installed. */
   warnOnce(): void {
+    const generation = this.#generation();
+    if (generation === this.#lookedAt) return;
+    this.#lookedAt = generation;
     for (const slot of this.#graph.absentInputs()) {
       if (this.#warned.has(slot.name)) continue;
       this.#warned.add(slot.name);

@@ -125,8 +125,9 @@ export class EventStream implements TransitionObserver {
     this.#send(this.#event("installed", node), node, undefined);
   }
 
-  uninstalled(node: ManifoldNode): void {
-    this.#send(this.#event("uninstalled", node), node, undefined);
+  uninstalled(node: ManifoldNode, by: "call" | "itself"): void {
+    // A call is a root; an UninstallError's stop (the node's latest event) caused it.
+    this.#send(this.#event("uninstalled", node), node, by === "itself" ? this.#causeOf(node) : undefined);
   }
 
   starting(node: ManifoldNode): void {
@@ -139,13 +140,14 @@ export class EventStream implements TransitionObserver {
     this.#send(event, node, this.#causeOf(node));
   }
 
-  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined): void {
+  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined, byEngine: boolean): void {
     const event = this.#event("stopped", node);
     event.outcome = outcome;
     if (error !== undefined) event.error = error.message;
-    // A fatal stop is caused by its fatal event, a kill by what made the
-    // engine stop it; anything else ended by itself and is a root.
-    const cause = outcome === "fatal" ? this.#causeOf(node) : outcome === "killed" ? this.#killCause(node) : undefined;
+    // A fatal stop is caused by its fatal event, a stop the engine made by
+    // what made it (a bounce, an uninstall, a missed heartbeat, the
+    // shutdown); anything else ended by itself and is a root.
+    const cause = outcome === "fatal" ? this.#causeOf(node) : byEngine || outcome === "killed" ? this.#killCause(node) : undefined;
     this.#send(event, node, cause);
   }
 

@@ -209,6 +209,7 @@ export class EngineLoop {
       stopped = new Promise<void>((resolve) => (node.uninstallWaiters ??= []).push(resolve));
     }
     this.#removeNode(node);
+    this.#observer?.uninstalled(node, "call");
     this.#mailbox.postFromCaller({ kind: "uninstall", node });
     return stopped;
   }
@@ -262,6 +263,7 @@ export class EngineLoop {
         stopped.push(new Promise<void>((resolve) => (node.uninstallWaiters ??= []).push(resolve)));
       }
       this.#removeNode(node);
+      this.#observer?.uninstalled(node, "call");
     }
     try {
       this.installBatch(batch);
@@ -471,7 +473,7 @@ export class EngineLoop {
     // An aborted start resets backoff: the input change that aborted it may well fix it.
     node.recentErrors = aborted ? 1 : nextRecentErrors(node.recentErrors, verdict, undefined, this.#config);
     const delay = this.#decideRestart(node, verdict, aborted);
-    this.#observer?.stopped(node, stopOutcome(verdict, aborted, fatal), error);
+    this.#observer?.stopped(node, stopOutcome(verdict, aborted, fatal), error, aborted);
     this.#announceNext(node, aborted ? "completed" : verdict, fatal, delay);
   }
 
@@ -505,7 +507,7 @@ export class EngineLoop {
     const ranFor = accepted ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined;
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
     const delay = this.#decideRestart(node, verdict, killed);
-    this.#observer?.stopped(node, stopOutcome(verdict, killed, fatal), error);
+    this.#observer?.stopped(node, stopOutcome(verdict, killed, fatal), error, killed || bouncedAtKill);
     this.#announceNext(node, killed ? "completed" : verdict, fatal, delay);
     if (bounce) this.#bounceDependents(node);
   }
@@ -546,6 +548,7 @@ export class EngineLoop {
       const next = node.supervision?.quarantine !== undefined ? "quarantined" : delay === undefined ? "not restarted" : `restarting in ${delay} ms`;
       this.#config.logger.error(`manifold ${quote(node.name)} failed: ${withoutName(node.name, node.error.message)}; ${next}`);
     }
+    if (verdict === "uninstall" && !node.installed) this.#observer?.uninstalled(node, "itself");
     const quarantine = node.supervision?.quarantine;
     if (quarantine !== undefined && !quarantine.announced) {
       quarantine.announced = true;
@@ -785,7 +788,6 @@ export class EngineLoop {
     if (node.supervision !== undefined) this.#supervisor.dropRestartWaiters(node.supervision, "it was uninstalled");
     // Its dependents stop counting it now, before anything else can be installed under its name.
     this.#refresh(node);
-    this.#observer?.uninstalled(node);
   }
 
   #gotUninstall(node: ManifoldNode): void {
@@ -826,7 +828,7 @@ export class EngineLoop {
     }
     for (const node of changed) {
       if (node.phase === "starting") this.#abortStart(node, node.installed ? "an input changed" : "it was uninstalled");
-      else if (node.phase === "running" && order.mayStop(node)) this.#requestStop(node);
+      else if (node.phase === "running" && this.#mayStopNow(node)) this.#requestStop(node);
     }
     if (order.done) this.#applyOrders.delete(order);
   }
@@ -868,7 +870,7 @@ export class EngineLoop {
     // By name: the slot the old node kept may have been released and replaced.
     const successor = this.#graph.get(name);
     if (successor === undefined) return;
-    this.#readiness.refresh(successor);
+    this.#refresh(successor);
     if (this.#readiness.mayUnblock(successor)) this.#makeReady(successor);
   }
 
@@ -903,18 +905,29 @@ export class EngineLoop {
     this.#observer?.engineStopping();
     for (const node of nodes) {
       if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
-      else if (node.phase === "running" && shutdown.mayStop(node)) this.#requestStop(node);
+      else if (node.phase === "running" && this.#mayStopNow(node)) this.#requestStop(node);
     }
   }
 
   /** During shutdown or an apply: `node` no longer holds its inputs up; each input whose last live dependent it was is stopped. */
   #releaseInputs(node: ManifoldNode): void {
-    this.#shutdown?.release(node, (input) => this.#requestStop(input));
+    this.#shutdown?.release(node, this.#stopIfFree);
     if (this.#applyOrders.size === 0) return;
     for (const order of this.#applyOrders) {
-      order.release(node, (input) => this.#requestStop(input));
+      order.release(node, this.#stopIfFree);
       if (order.done) this.#applyOrders.delete(order);
     }
+  }
+
+  /** Stops `node` if no order in force (shutdown, applies) still waits for one of its dependents. */
+  readonly #stopIfFree = (node: ManifoldNode): void => {
+    if (this.#mayStopNow(node)) this.#requestStop(node);
+  };
+
+  #mayStopNow(node: ManifoldNode): boolean {
+    if (this.#shutdown !== undefined && !this.#shutdown.mayStop(node)) return false;
+    for (const order of this.#applyOrders) if (!order.mayStop(node)) return false;
+    return true;
   }
 
   /** The mailbox is empty: the engine may have stopped, or become idle. */
@@ -956,8 +969,9 @@ export class EngineLoop {
 function isBusy(node: ManifoldNode): boolean {
   switch (node.phase) {
     case "ready":
-    case "blocked":
       return true;
+    case "blocked":
+      return node.holding; // not when behind a stuck namesake (readiness.ts): that may never end
     case "starting":
     case "stopping":
       return !node.stuck;

@@ -181,6 +181,12 @@ function spreadRestarts(
   reasons: Record<string, string>,
 ): string[] {
   const count = entries.length;
+  // Each edge is looked up once, on the way down, and kept here for the way
+  // up: resolved[first[at] + k] is input k of entry `at`, as an entry index,
+  // or NOT_DESIRED / UNINSTALLED for a name that is not desired.
+  const first = new Uint32Array(count + 1);
+  for (let at = 0; at < count; at++) first[at + 1] = (first[at] as number) + (entries[at] as PlanEntry).inputs.length;
+  const resolved = new Int32Array(first[count] as number);
   // 0 unvisited, 1 on the path, 2 done.
   const state = new Uint8Array(count);
   const next = new Uint32Array(count);
@@ -197,8 +203,13 @@ function spreadRestarts(
       const position = next[at] as number;
       if (position < inputs.length) {
         next[at] = position + 1;
-        const input = index.get(inputs[position] as string);
-        if (input === undefined) continue;
+        const name = inputs[position] as string;
+        const input = index.get(name);
+        if (input === undefined) {
+          resolved[(first[at] as number) + position] = installed.get(name) === undefined ? NOT_DESIRED : UNINSTALLED;
+          continue;
+        }
+        resolved[(first[at] as number) + position] = input;
         if (state[input] === 1) throw cycleError(entries, status, path, input);
         if (state[input] === 0) {
           state[input] = 1;
@@ -208,44 +219,50 @@ function spreadRestarts(
       }
       path.pop();
       state[at] = 2;
-      if (status[at] !== KEEP) continue;
-      const causes = restartCauses(entries[at] as PlanEntry, index, status, restarts, installed);
-      if (causes === undefined) continue;
+      if (status[at] !== KEEP || !inputChanged(resolved, first[at] as number, first[at + 1] as number, status, restarts)) continue;
       restarts[at] = 1;
-      const name = (entries[at] as PlanEntry).name;
-      restart.push(name);
-      reasons[name] = causes;
+      const entry = entries[at] as PlanEntry;
+      restart.push(entry.name);
+      reasons[entry.name] = restartCauses(entry, resolved, first[at] as number, status, restarts);
     }
   }
   return restart;
 }
 
-/** Why a kept manifold restarts, or `undefined` if none of its inputs changes. */
-function restartCauses(
-  entry: PlanEntry,
-  index: ReadonlyMap<string, number>,
-  status: Uint8Array,
-  restarts: Uint8Array,
-  installed: InstalledSet,
-): string | undefined {
-  let causes: string | undefined;
-  for (const name of entry.inputs) {
-    const input = index.get(name);
-    let cause: string | undefined;
-    if (input === undefined) {
-      if (installed.get(name) !== undefined) cause = "uninstalled";
-    } else if (status[input] === INSTALL) {
-      cause = "installed";
-    } else if (status[input] === REPLACE) {
-      cause = "replaced";
-    } else if (restarts[input] === 1) {
-      cause = "restarted";
-    }
-    if (cause === undefined) continue;
-    const text = `input ${quote(name)} ${cause}`;
-    causes = causes === undefined ? text : `${causes}; ${text}`;
+/** An input name that is neither desired nor installed (nothing changes for it), or installed and not desired. */
+const NOT_DESIRED = -1;
+const UNINSTALLED = -2;
+
+/** Whether any of the resolved inputs `from`..`to` is installed, uninstalled, replaced or restarts. */
+function inputChanged(resolved: Int32Array, from: number, to: number, status: Uint8Array, restarts: Uint8Array): boolean {
+  for (let k = from; k < to; k++) {
+    const input = resolved[k] as number;
+    if (input === UNINSTALLED) return true;
+    if (input >= 0 && (status[input] !== KEEP || restarts[input] === 1)) return true;
   }
-  return causes;
+  return false;
+}
+
+/** Why a kept manifold restarts: each changed input, in the order of its inputs. */
+function restartCauses(entry: PlanEntry, resolved: Int32Array, from: number, status: Uint8Array, restarts: Uint8Array): string {
+  const causes: string[] = [];
+  entry.inputs.forEach((name, k) => {
+    const input = resolved[from + k] as number;
+    const cause =
+      input === UNINSTALLED
+        ? "uninstalled"
+        : input < 0
+          ? undefined
+          : status[input] === INSTALL
+            ? "installed"
+            : status[input] === REPLACE
+              ? "replaced"
+              : restarts[input] === 1
+                ? "restarted"
+                : undefined;
+    if (cause !== undefined) causes.push(`input ${quote(name)} ${cause}`);
+  });
+  return causes.join("; ");
 }
 
 /**

@@ -104,6 +104,8 @@ export class Supervisor {
     if (record.heartbeatDeadline !== deadline) return;
     record.heartbeatDeadline = undefined;
     if (node.phase !== "running" || record.generation !== node.startGeneration) return;
+    // Being stopped in order (a shutdown, an apply that removes or restarts it): stopTimeout bounds it, not its heartbeat.
+    if (!this.#hands.running() || !node.installed || node.restart !== "none") return;
     const now = this.#deadlines.now();
     const timeout = record.options.heartbeatTimeout;
     if (stalled) record.lastBeat = Math.max(record.lastBeat, now); // the loop was blocked, not the worker

@@ -50,14 +50,18 @@ export function scheduleReason(restart: RestartReason): ScheduleReason {
 export interface TransitionObserver {
   /** `node` was installed. */
   installed(node: ManifoldNode): void;
-  /** `node` was uninstalled (by a call, or by its own UninstallError). */
-  uninstalled(node: ManifoldNode): void;
+  /** `node` was uninstalled: by a `call` (uninstall, apply), or by `itself` (its UninstallError, just reported as `stopped`). */
+  uninstalled(node: ManifoldNode, by: "call" | "itself"): void;
   /** `node`'s start function is about to be called. */
   starting(node: ManifoldNode): void;
   /** `node`'s worker was accepted as running. */
   started(node: ManifoldNode): void;
-  /** `node`'s start or worker settled; `error` is after the manifold's filter. */
-  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined): void;
+  /**
+   * `node`'s start or worker settled; `error` is after the manifold's filter.
+   * `byEngine`: the engine stopped it (a kill, an abort, a missed heartbeat),
+   * so its stop has a cause; otherwise it ended by itself.
+   */
+  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined, byEngine: boolean): void;
   /** A restart of `node` is due in `delay` ms (0: the next turn of the event loop). */
   scheduled(node: ManifoldNode, delay: number, reason: ScheduleReason): void;
   /** `node` (a dependent of `cause`) is restarted because `cause`'s worker came or went. */
@@ -104,8 +108,8 @@ export class Observers implements TransitionObserver {
   installed(node: ManifoldNode): void {
     for (const observer of this.#list) observer.installed(node);
   }
-  uninstalled(node: ManifoldNode): void {
-    for (const observer of this.#list) observer.uninstalled(node);
+  uninstalled(node: ManifoldNode, by: "call" | "itself"): void {
+    for (const observer of this.#list) observer.uninstalled(node, by);
   }
   starting(node: ManifoldNode): void {
     for (const observer of this.#list) observer.starting(node);
@@ -113,8 +117,8 @@ export class Observers implements TransitionObserver {
   started(node: ManifoldNode): void {
     for (const observer of this.#list) observer.started(node);
   }
-  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined): void {
-    for (const observer of this.#list) observer.stopped(node, outcome, error);
+  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined, byEngine: boolean): void {
+    for (const observer of this.#list) observer.stopped(node, outcome, error, byEngine);
   }
   scheduled(node: ManifoldNode, delay: number, reason: ScheduleReason): void {
     for (const observer of this.#list) observer.scheduled(node, delay, reason);

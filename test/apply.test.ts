@@ -460,6 +460,72 @@ describe("apply: order and churn", () => {
     await workers.stop(engine);
   });
 
+  it("a new manifold that uses a kept manifold the apply restarts starts once, after that restart", async () => {
+    const { engine } = makeEngine();
+    const workers = new Workers(false);
+    // mid stays (same config) but restarts, because its input src goes; it can stop only once leaf has.
+    await engine.apply({ src: workers.manifold("src"), mid: workers.manifold("mid", ["src"]), leaf: workers.manifold("leaf", ["mid"]) });
+    await engine.onIdle();
+
+    const desired = { mid: workers.manifold("mid", ["src"]), fresh: workers.manifold("fresh", ["mid"]) };
+    const plan = engine.plan(desired);
+    expect(lists(plan)).toMatchObject({ install: ["fresh"], uninstall: ["leaf", "src"], keep: ["mid"], restart: ["mid"] });
+    const applied = track(engine.apply(desired));
+    await settle();
+    expect(workers.kills).toEqual(["leaf"]);
+    // mid's old worker still runs, but it is about to restart: fresh must wait for it, not start against it.
+    expect(workers.starts("fresh")).toBe(0);
+    expect(entry(engine, "fresh").blockedBy).toEqual(["mid"]);
+
+    workers.latest("leaf").complete();
+    await settle();
+    workers.latest("mid").complete();
+    await settle();
+    workers.latest("src").complete();
+    await settle();
+    await engine.onIdle();
+    expect(applied).toMatchObject({ settled: true, ok: true });
+    expect([workers.starts("mid"), workers.starts("fresh")]).toEqual([2, 1]);
+    expect(entry(engine, "fresh")).toMatchObject({ state: "started", startCount: 1 });
+    await workers.stop(engine);
+  });
+
+  it("a restarted manifold whose input also restarts starts once, after it, even when that input waits for another dependent to stop", async () => {
+    const { engine } = makeEngine();
+    const workers = new Workers(false);
+    const desired = (version: number): Manifolds => ({
+      root: workers.manifold("root", [], { version }),
+      x: workers.manifold("x", ["root"]),
+      d: workers.manifold("d", ["x"]),
+      e: workers.manifold("e", ["x"]),
+    });
+    await engine.apply(desired(1));
+    await engine.onIdle();
+
+    const plan = engine.plan(desired(2));
+    expect(lists(plan)).toMatchObject({ replace: ["root"], restart: ["d", "e", "x"] });
+    const applied = track(engine.apply(desired(2)));
+    await settle();
+    expect([...workers.kills].sort()).toEqual(["d", "e"]);
+    // d stops at once; x cannot stop before e has, and d must not start against x's old worker meanwhile.
+    workers.latest("d").complete();
+    await settle();
+    expect(workers.starts("d")).toBe(1);
+    expect(entry(engine, "d").blockedBy).toEqual(["x"]);
+
+    workers.latest("e").complete();
+    await settle();
+    workers.latest("x").complete();
+    await settle();
+    workers.latest("root").complete();
+    await settle();
+    await engine.onIdle();
+    expect(applied).toMatchObject({ settled: true, ok: true });
+    expect(["root", "x", "d", "e"].map((name) => workers.starts(name))).toEqual([2, 2, 2, 2]);
+    expect(["x", "d", "e"].map((name) => entry(engine, name).startCount)).toEqual([2, 2, 2]);
+    await workers.stop(engine);
+  });
+
   it("a start in flight of a removed or restarted manifold is aborted, and started again once", async () => {
     const { engine } = makeEngine();
     const log: string[] = [];
@@ -570,14 +636,14 @@ describe("apply: ifGeneration and serialised calls", () => {
     expect(workers.kills).toEqual(["slow"]);
     // Made now, while slow is still stopping: against the first's result, slow is absent.
     const secondPlan = engine.apply({ keep: workers.manifold("keep"), slow: workers.manifold("slow"), extra: workers.manifold("extra") });
-    const second = track(secondPlan);
     await settle();
     expect(first.settled).toBe(false);
-    expect(second.settled).toBe(false);
-    expect(workers.starts("extra")).toBe(0); // the second has not begun
+    // Rule 8 whatever the second does meanwhile: the new slow waits for the old one.
+    expect(workers.starts("slow")).toBe(1);
 
     workers.latest("slow").complete();
     const plan = await secondPlan;
+    await settle();
     expect(first).toMatchObject({ settled: true, ok: true });
     expect(lists(plan)).toEqual({ install: ["extra", "slow"], uninstall: [], replace: [], keep: ["keep"], skip: [], restart: [] });
     expect(plan.generation).toBeGreaterThan((first.value as Plan).generation);
@@ -616,22 +682,70 @@ describe("apply: after kill, and from inside the engine", () => {
     expect(log).toEqual(["a()"]);
   });
 
-  it("an apply queued behind one that is stopping workers rejects once the engine is killed", async () => {
+  it("an apply made after kill() while an earlier apply is still stopping workers rejects, and changes nothing", async () => {
     const { engine } = makeEngine();
     const workers = new Workers(false);
     await engine.apply({ slow: workers.manifold("slow") });
     await engine.onIdle();
     const first = track(engine.apply({}));
-    const second = track(engine.apply({ late: workers.manifold("late") }));
     await settle();
     engine.kill();
+    const late = track(engine.apply({ late: workers.manifold("late") }));
     workers.latest("slow").complete();
     await settle();
     expect(first).toMatchObject({ settled: true, ok: true });
-    expect(second.settled).toBe(true);
-    expect(second.error).toBeInstanceOf(EngineStoppedError);
+    expect(late.settled).toBe(true);
+    expect(late.error).toBeInstanceOf(EngineStoppedError);
     expect(workers.starts("late")).toBe(0);
+    expect(engine.report().manifolds).toEqual({});
     await engine.wait();
+  });
+
+  it("a worker stuck past its stopTimeout does not hold later applies, or onIdle, forever", async () => {
+    const { engine, clock } = makeEngine({ stopTimeout: 100 });
+    const workers = new Workers(false);
+    await engine.apply({ stuck: workers.manifold("stuck"), other: workers.manifold("other") });
+    await engine.onIdle();
+    const first = track(engine.apply({ other: workers.manifold("other") }));
+    await settle();
+    await clock.advance(100);
+    expect(entry(engine, "other").state).toBe("started");
+    expect(first.settled).toBe(false); // as uninstall: it resolves once the worker does stop
+
+    // The installed set is what the first apply left; the next apply and onIdle need not wait for a stuck worker.
+    const second = track(engine.apply({ other: workers.manifold("other"), extra: workers.manifold("extra") }));
+    const idle = track(engine.onIdle());
+    await settle();
+    expect(second).toMatchObject({ settled: true, ok: true });
+    expect(idle.settled).toBe(true);
+    expect(workers.starts("extra")).toBe(1);
+    await workers.stop(engine).catch(() => undefined);
+  });
+
+  it("after an apply that waits for a stuck worker, kill() still makes apply reject and onIdle resolve, instead of hanging", async () => {
+    const { engine, clock } = makeEngine({ stopTimeout: 100 });
+    const workers = new Workers(false);
+    await engine.apply({ stuck: workers.manifold("stuck") });
+    await engine.onIdle();
+    const first = track(engine.apply({}));
+    await settle();
+    engine.kill();
+    const stopped = track(engine.wait());
+    await clock.advance(100);
+    await settle();
+    expect(stopped.settled).toBe(true); // wait() rejects with ShutdownTimeoutError: "stuck" never stopped
+    expect(first.settled).toBe(false); // as uninstall: it resolves once the worker does stop
+
+    const late = track(engine.apply({ late: workers.manifold("late") }));
+    const idle = track(engine.onIdle());
+    await settle();
+    expect(late.settled).toBe(true);
+    expect(late.error).toBeInstanceOf(EngineStoppedError);
+    expect(idle.settled).toBe(true);
+    expect(workers.starts("late")).toBe(0);
+    workers.latest("stuck").complete();
+    await settle();
+    expect(first).toMatchObject({ settled: true, ok: true });
   });
 
   it("apply called from inside a start function does not deadlock", async () => {
@@ -984,12 +1098,12 @@ describe("bad input: a specific error, nothing installed or removed, the engine 
     const { engine, log, unchanged } = await running();
     const good = manifoldsFrom({ a: { version: 2 }, fresh: {} }, log); // would replace a, install fresh, remove b and c
     const cases: [Manifolds, RegExp][] = [
-      [{ ...good, bad: { inputs: "a" } as unknown as Manifold }, /manifold "bad".*inputs/],
-      [{ ...good, bad: { inputs: [] } as unknown as Manifold }, /manifold "bad".*start/],
-      [{ ...good, bad: { inputs: [], start: () => valueWorker(0), stratTimeout: 5 } as unknown as Manifold }, /manifold "bad": unknown field "stratTimeout"/],
-      [{ ...good, bad: 42 as unknown as Manifold }, /manifold "bad"/],
-      [{ ...good, "": recording(log, "") }, /name/],
-      [{ ...good, bad: { inputs: [""], start: () => valueWorker(0) } }, /manifold "bad"/],
+      [{ ...good, bad: { inputs: "a" } as unknown as Manifold }, /^manifold "bad": inputs must be an array .*; use inputs: \[\] for none/],
+      [{ ...good, bad: { inputs: [] } as unknown as Manifold }, /^manifold "bad": start must be a function/],
+      [{ ...good, bad: { inputs: [], start: () => valueWorker(0), stratTimeout: 5 } as unknown as Manifold }, /^manifold "bad": unknown field "stratTimeout"; did you mean "stopTimeout"/],
+      [{ ...good, bad: 42 as unknown as Manifold }, /^manifold "bad" must be an object with inputs and start \(got number 42\)/],
+      [{ ...good, "": recording(log, "") }, /a manifold name must be a non-empty string .*\(got ""\)/],
+      [{ ...good, bad: { inputs: [""], start: () => valueWorker(0) } }, /^manifold "bad": inputs\[0\] must be a non-empty string/],
     ];
     for (const [desired, message] of cases) {
       for (const error of await everyCall(engine, desired)) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ENGINE_CONFIG_KEYS } from "../src/config.js";
 import { Engine, valueWorker, type EngineConfig } from "../src/index.js";
-import { FakeClock, settle } from "./helpers.js";
+import { FakeClock, settle, typosOf } from "./fixtures.js";
 
 /** Builds an engine from a config the type system would refuse: these are run-time checks. */
 function engineWith(config: unknown): Engine {
@@ -297,16 +297,6 @@ describe("defaults", () => {
   });
 });
 
-/** Three typos of `key`: a wrong case, a letter dropped, two different neighbours swapped (from the middle on). */
-function typosOf(key: string): string[] {
-  let at = Math.floor(key.length / 2);
-  while (key[at] === key[at - 1]) at++;
-  return [
-    key[0]?.toUpperCase() + key.slice(1),
-    key.slice(0, -1),
-    key.slice(0, at - 1) + key[at] + key[at - 1] + key.slice(at + 1),
-  ];
-}
 
 /**
  * A valid value for every option, so that only the key is on trial. (An option

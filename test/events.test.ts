@@ -284,3 +284,81 @@ describe("engine.events: the stream", () => {
     expect(causeChain(new Map(events.map((event) => [event.id, event])), 5)).toEqual([events[0]]);
   });
 });
+
+describe("engine.events: costs nothing while nobody listens", () => {
+  it("no event is built before the first subscription or between subscriptions: ids run on from the last one seen", async () => {
+    const { engine, clock } = makeEngine();
+    void engine.events; // read, but nobody subscribes: rxjs loaded, the stream not attached
+    engine.install("early", valueManifold(0));
+    await settle();
+    const first = record(engine);
+    engine.install("a", valueManifold(1));
+    await settle();
+    // Had an event been built for "early" (installed, starting, started), this would be 4.
+    expect(first.events.map((event) => event.id)).toEqual([1, 2, 3]);
+    first.subscription.unsubscribe();
+    // A gap with nobody listening: changes, but no events built, so no ids used.
+    engine.install("b", valueManifold(2, ["a"]));
+    await clock.advance(100);
+    await settle();
+    const second = record(engine);
+    engine.install("c", valueManifold(3));
+    await settle();
+    expect(second.events.map((event) => event.id)).toEqual([4, 5, 6]);
+    expect(brief(second.events)).toEqual(["installed c", "starting c", "started c (#1)"]);
+    await stop(engine);
+  });
+
+  it("each event's time is the engine clock's, as ISO 8601 UTC", async () => {
+    const { engine, clock } = makeEngine({ errorDelay: 1500, backoffFactor: 0 });
+    const { events } = record(engine);
+    const a = controlled();
+    engine.install("a", a.manifold);
+    await settle();
+    await clock.advance(250);
+    a.workers[0]?.fail(new Error("down"));
+    await settle();
+    await clock.advance(1500);
+    const times = events.map((event) => `${describeEvent(event)} @ ${event.time}`);
+    expect(times).toEqual([
+      "installed a @ 2026-01-01T00:00:00.000Z",
+      "starting a @ 2026-01-01T00:00:00.000Z",
+      "started a (#1) @ 2026-01-01T00:00:00.000Z",
+      "stopped a (error: down) @ 2026-01-01T00:00:00.250Z",
+      "scheduled a (error, 1500 ms) @ 2026-01-01T00:00:00.250Z",
+      "starting a @ 2026-01-01T00:00:01.750Z",
+      "started a (#2) @ 2026-01-01T00:00:01.750Z",
+    ]);
+    await stop(engine);
+  });
+
+  it("a subscriber may unsubscribe another in the middle of an event: the engine and the rest carry on", async () => {
+    const { engine } = makeEngine();
+    const kept: EngineEvent[] = [];
+    let victim: Subscription | undefined;
+    engine.events.subscribe((event) => {
+      if (event.type === "starting") victim?.unsubscribe();
+    });
+    const dropped: EngineEvent[] = [];
+    victim = engine.events.subscribe((event) => dropped.push(event));
+    engine.events.subscribe((event) => kept.push(event));
+    engine.install("a", valueManifold(1));
+    await settle();
+    expect(brief(dropped)).toEqual(["installed a"]);
+    expect(brief(kept)).toEqual(["installed a", "starting a", "started a (#1)"]);
+    await stop(engine);
+  });
+});
+
+describe("engine.events: an UninstallError, in the order it happens", () => {
+  it("the stopped (uninstall) event comes first, and causes the uninstalled event", async () => {
+    const { engine } = makeEngine();
+    const { events } = record(engine);
+    engine.install("u", { inputs: [], start: () => Promise.reject(new UninstallError("done")) });
+    await settle();
+    expect(brief(events)).toEqual(["installed u", "starting u", "stopped u (uninstall: done)", "uninstalled u"]);
+    expect(last(events, "uninstalled", "u").cause).toBe(last(events, "stopped", "u").id);
+    expectCausesValid(events);
+    await stop(engine);
+  });
+});

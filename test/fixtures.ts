@@ -343,3 +343,10 @@ export function controlled(inputs: string[] = []): {
     },
   };
 }
+
+/** Three typos of `key`: a wrong case, a letter dropped, two different neighbours swapped (from the middle on). */
+export function typosOf(key: string): string[] {
+  let at = Math.floor(key.length / 2);
+  while (key[at] === key[at - 1]) at++;
+  return [key[0]?.toUpperCase() + key.slice(1), key.slice(0, -1), key.slice(0, at - 1) + key[at] + key[at - 1] + key.slice(at + 1)];
+}

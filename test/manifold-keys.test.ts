@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { CycleError, Engine, validate, valueWorker, type Manifold, type Manifolds } from "../src/index.js";
 import { MANIFOLD_KEYS } from "../src/manifold.js";
-import { FakeClock, settle } from "./helpers.js";
+import { FakeClock, settle, stop, thrownBy, typosOf } from "./fixtures.js";
 
 /** Bypasses the compile-time check: these are run-time checks. */
 const loose = (value: unknown): Manifold => value as Manifold;
@@ -35,26 +35,8 @@ function withField(key: string, value: unknown, extra: Record<string, unknown> =
   return loose({ inputs: [], start: () => valueWorker(1), ...extra, [key]: value });
 }
 
-/** Three typos of `key`: a wrong case, a letter dropped, two different neighbours swapped (from the middle on). */
-function typosOf(key: string): string[] {
-  let at = Math.floor(key.length / 2);
-  while (key[at] === key[at - 1]) at++;
-  return [key[0]?.toUpperCase() + key.slice(1), key.slice(0, -1), key.slice(0, at - 1) + key[at] + key[at - 1] + key.slice(at + 1)];
-}
 
-function thrownBy(call: () => void): Error {
-  try {
-    call();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a throw");
-}
 
-async function stop(engine: Engine): Promise<void> {
-  engine.kill();
-  await engine.wait();
-}
 
 describe("unknown manifold fields are refused, naming the manifold, the key and the field meant", () => {
   it("knows exactly the fields of Manifold (and the table below covers each)", () => {

@@ -93,11 +93,13 @@ describe("onIdle", () => {
     const idle = await outcome(engine.onIdle());
     expect(idle.settled, "onIdle() waits forever for a start that waits for a stuck worker").toBe(true);
     old.workers[0]!.complete();
+    await settle();
     await stop(engine);
   });
 });
 
 describe("quarantine probes", () => {
+  // Found in this review; fixed while it ran (287c200, loop.ts `quarantined()`): kept as a regression test.
   it("a probe start that ends with MissingError does not leave the manifold quarantined for good: the input arriving restarts it", async () => {
     const { engine, clock } = makeEngine({ errorDelay: 100, backoffFactor: 0 });
     let mode: "fail" | "missing" | "run" = "fail";

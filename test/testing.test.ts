@@ -15,7 +15,7 @@ import {
   type Worker,
 } from "../src/index.js";
 import { settle, TestClock, waitFor, waitForIdle, waitForState, type TestTimer } from "../src/testing.js";
-import { failOnUnhandledRejections } from "./helpers.js";
+import { failOnUnhandledRejections } from "./fixtures.js";
 
 failOnUnhandledRejections();
 

@@ -373,6 +373,24 @@ describe("selectByConditions", () => {
     expect(Object.keys(selection.manifolds)).toHaveLength(501);
   });
 
+  it("turns each kept manifold into what `keep` returns, in order, once every when is checked", () => {
+    const calls: string[] = [];
+    const manifolds: Manifolds = { a: m([]), gone: m([], { when: "x" }), b: m(["gone", "a"]) };
+    const selection = selectList(manifolds, [], (name, manifold) => {
+      calls.push(name);
+      return `${name}:${manifold.inputs.join(",")}`;
+    });
+    expect(selection.kept).toEqual(["a:", "b:a"]);
+    expect(calls).toEqual(["a", "b"]);
+
+    const bad: Manifolds = { a: m([]), b: m([], { when: "(" }) };
+    const keep = (): never => {
+      throw new Error("keep must not run before every when is checked");
+    };
+    expect(() => selectList(bad, [], keep)).toThrow(ConditionSyntaxError);
+    expect(() => selectList({ a: m([]) }, [], keep)).toThrow("keep must not run");
+  });
+
   it("handles manifolds named __proto__ or constructor", () => {
     const input: Manifolds = {};
     for (const name of ["__proto__", "constructor"]) Object.defineProperty(input, name, { value: m([], { when: "x" }), enumerable: true });
