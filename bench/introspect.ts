@@ -157,6 +157,12 @@ function clients(count: number, stuck: boolean): Promise<{ child: ChildProcess; 
     let bytes = 0, ready = 0;
     for (let i = 0; i < ${count}; i++) {
       request({ socketPath: ${JSON.stringify(socketPath)}, path: "/events", headers: { Host: "localhost" } }, (res) => {
+        if (res.statusCode !== 200) {
+          res.setEncoding("utf8");
+          res.on("data", (text) => process.stderr.write("/events answered " + res.statusCode + ": " + text));
+          res.on("end", () => process.exit(1));
+          return;
+        }
         if (${stuck}) res.socket.pause(); else res.on("data", (chunk) => (bytes += chunk.length));
         if (++ready === ${count}) process.stdout.write("ready\\n");
       }).end();
@@ -181,6 +187,7 @@ function clients(count: number, stuck: boolean): Promise<{ child: ChildProcess; 
       }
     });
     child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`bench: the /events clients exited (code ${code}) before they were all connected`)));
   });
 }
 

@@ -179,16 +179,27 @@ export class Engine implements Worker, Reporter {
    * Rejects with EngineStoppedError after `kill()`.
    */
   apply(desired: Manifolds, options?: ApplyOptions): Promise<Plan> {
-    const turn = this.#applying.then(() => this.#applyNow(desired, options));
-    // The next apply waits for this one, whatever its outcome.
-    this.#applying = turn.then(
-      () => undefined,
-      () => undefined,
-    );
-    return turn;
+    // The next apply is planned once this one's removed workers have stopped
+    // (or are stuck: one that never stops must not hold every later apply back).
+    let done!: () => void;
+    const previous = this.#applying;
+    this.#applying = new Promise<void>((resolve) => (done = resolve));
+    return previous.then(async () => {
+      let change: { plan: Plan; stopped: Promise<void>; stoppedOrStuck: Promise<void> };
+      try {
+        change = this.#applyNow(desired, options);
+      } catch (error) {
+        done();
+        throw error;
+      }
+      void change.stoppedOrStuck.then(done);
+      await change.stopped;
+      return change.plan;
+    });
   }
 
-  async #applyNow(desired: Manifolds, options: ApplyOptions | undefined): Promise<Plan> {
+  /** Checks, plans and starts carrying out one apply; throws (having changed nothing) for a bad desired set or a stale plan. */
+  #applyNow(desired: Manifolds, options: ApplyOptions | undefined): { plan: Plan; stopped: Promise<void>; stoppedOrStuck: Promise<void> } {
     if (this.#loop.stopping) throw new EngineStoppedError("cannot apply: the engine is stopping or stopped");
     const { requirements, ifGeneration } = checkOptions("apply", options, ["requirements", "ifGeneration"]);
     if (ifGeneration !== undefined && !(typeof ifGeneration === "number" && Number.isInteger(ifGeneration))) {
@@ -203,13 +214,13 @@ export class Engine implements Worker, Reporter {
     const changing = new Set([...plan.install, ...plan.replace]);
     const remove = [...plan.uninstall, ...plan.replace].map((name) => installed.get(name) as ManifoldNode);
     const restart = plan.restart.map((name) => installed.get(name) as ManifoldNode);
-    await this.#loop.applyChange(
+    const { stopped, stoppedOrStuck } = this.#loop.applyChange(
       remove,
       restart,
       batch.filter((checked) => changing.has(checked.name)),
     );
     if (requirements !== undefined || skipped.length > 0) this.#skipped = skipped;
-    return plan;
+    return { plan, stopped, stoppedOrStuck };
   }
 
   /**

@@ -81,6 +81,8 @@ export class EngineLoop {
   #lifecycle = Lifecycle.Running;
   /** Made when the kill message is handled. */
   #shutdown: ShutdownOrder | undefined = undefined;
+  /** Callers (applies) waiting for a removed node to settle or become stuck. */
+  readonly #stopOrStuckWaiters = new Map<ManifoldNode, (() => void)[]>();
   /** The stop orders of applies whose workers are still stopping. */
   readonly #applyOrders = new Set<ShutdownOrder>();
   /** Nodes with a start or worker that has not settled. */
@@ -248,19 +250,29 @@ export class EngineLoop {
    * restarted worker is stopped once none of its dependents among them is
    * live (as at shutdown); replacements wait for their old worker (rule 8),
    * and every start waits for its inputs (rule 9), so each affected manifold
-   * starts once. Resolves once every removed worker has stopped.
+   * starts once. `stopped` resolves once every removed worker has stopped (as
+   * uninstall does); `stoppedOrStuck` once each has stopped or is stuck.
    * @throws what `installBatch` throws, having changed nothing.
    */
-  applyChange(remove: readonly ManifoldNode[], restart: readonly ManifoldNode[], batch: readonly CheckedManifold[]): Promise<void> {
+  applyChange(
+    remove: readonly ManifoldNode[],
+    restart: readonly ManifoldNode[],
+    batch: readonly CheckedManifold[],
+  ): { stopped: Promise<void>; stoppedOrStuck: Promise<void> } {
     this.#refuseIfStopping(() => "the desired manifolds");
     // Counted while the removed nodes are still in the graph: who must stop before whom.
     const changed = new Set<ManifoldNode>([...remove, ...restart]);
     const order = new ShutdownOrder(changed, changed);
     const stopped: Promise<void>[] = [];
+    const stoppedOrStuck: Promise<void>[] = [];
     for (const node of remove) {
       if (node.live) {
         this.#readiness.retiring.set(node.name, node);
         stopped.push(new Promise<void>((resolve) => (node.uninstallWaiters ??= []).push(resolve)));
+        // Settled or stuck: a worker that never stops must not hold every later apply back.
+        if (!node.stuck) {
+          stoppedOrStuck.push(new Promise<void>((resolve) => this.#stopOrStuckWaiters.set(node, [...(this.#stopOrStuckWaiters.get(node) ?? []), resolve])));
+        }
       }
       this.#removeNode(node);
       this.#observer?.uninstalled(node, "call");
@@ -273,7 +285,7 @@ export class EngineLoop {
       throw error;
     }
     this.#mailbox.postFromCaller({ kind: "apply", order, remove, restart, changed });
-    return Promise.all(stopped).then(() => undefined);
+    return { stopped: Promise.all(stopped).then(() => undefined), stoppedOrStuck: Promise.all(stoppedOrStuck).then(() => undefined) };
   }
 
   /** An operator's restart of `name`: see `Engine.restart`. */
@@ -768,6 +780,7 @@ export class EngineLoop {
     node.stuck = true;
     this.#stuck++;
     this.#config.logger.warn(`manifold ${quote(node.name)} did not stop within its stopTimeout; it is stuck`);
+    this.#tellStopOrStuck(node);
     this.#refresh(node);
     if (!node.installed) this.#retiringChanged(node.name);
     this.#releaseInputs(node);
@@ -835,9 +848,18 @@ export class EngineLoop {
 
   /** A node's start or worker has settled (it is no longer live). */
   #gotSettled(node: ManifoldNode): void {
+    this.#tellStopOrStuck(node);
     this.#clearStuck(node);
     this.#releaseInputs(node);
     if (!node.installed) this.#gotRetired(node);
+  }
+
+  #tellStopOrStuck(node: ManifoldNode): void {
+    if (this.#stopOrStuckWaiters.size === 0) return;
+    const waiters = this.#stopOrStuckWaiters.get(node);
+    if (waiters === undefined) return;
+    this.#stopOrStuckWaiters.delete(node);
+    for (const resolve of waiters) resolve();
   }
 
   #clearStuck(node: ManifoldNode): void {
@@ -975,6 +997,7 @@ function isBusy(node: ManifoldNode): boolean {
     case "starting":
     case "stopping":
       return !node.stuck;
+    case "running": // to be restarted by an apply, once its dependents have stopped
     case "delayed":
       return node.restart === "bounce" || node.restart === "input-changed";
     default:

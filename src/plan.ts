@@ -5,10 +5,12 @@
  * manifolds that stay are restarted because an input of theirs changes.
  * Pure: nothing here touches an engine; `engine.plan` and `engine.apply` call it.
  *
- * Cost: one pass over the installed set, one over the desired set, and one
- * depth-first walk of the desired graph (which finds cycles and spreads
- * restarts in the same pass): O(N + E) per plan, however much changes, with
- * no per-change rescans.
+ * Cost: one pass over the desired set (each manifold is compared with the
+ * installed one), one over the installed set (what is no longer desired),
+ * and one depth-first walk that finds cycles and spreads restarts. Given the
+ * installed graph's dependents (the engine has them), the walk starts from
+ * what changes and visits only what depends on it; otherwise it walks the
+ * whole desired graph once. Never a rescan per changed manifold.
  */
 import { isDeepStrictEqual } from "node:util";
 import { CycleError, quote } from "./errors.js";
@@ -36,6 +38,13 @@ export interface InstalledSet {
   get(name: string): PlanEntry | undefined;
   /** Every installed entry. */
   values(): Iterable<PlanEntry>;
+  /**
+   * The installed entries that list `name` among their inputs (whether or not
+   * `name` is installed). Optional: with it, restarts and cycles are found by
+   * walking from what changes to what depends on it, O(changed + their
+   * dependents); without it, by one walk of the whole desired graph.
+   */
+  dependents?(name: string): Iterable<PlanEntry>;
 }
 
 /**
@@ -147,7 +156,17 @@ export function computePlan(
   const uninstall: string[] = [];
   for (const old of installed.values()) if (!index.has(old.name)) uninstall.push(old.name);
 
-  const restart = spreadRestarts(entries, index, status, installed, reasons);
+  const restart =
+    installed.dependents === undefined
+      ? walkDesired(entries, index, status, installed)
+      : walkFromChanges(entries, index, status, uninstall, (name) => (installed.dependents as (name: string) => Iterable<PlanEntry>).call(installed, name));
+  const restarts = new Uint8Array(entries.length);
+  for (const at of restart) restarts[at] = 1;
+  const restartNames = restart.map((at) => {
+    const entry = entries[at] as PlanEntry;
+    reasons[entry.name] = restartCauses(entry, index, status, restarts, installed);
+    return entry.name;
+  });
 
   const skip = (desired.skipped ?? []).map((skipped) => skipped.name);
   return Object.freeze({
@@ -156,7 +175,7 @@ export function computePlan(
     replace: sorted(replace),
     keep: sorted(keep),
     skip: sorted(skip),
-    restart: sorted(restart),
+    restart: sorted(restartNames),
     reasons: Object.freeze(reasons),
     generation,
   });
@@ -167,19 +186,15 @@ function sorted(names: string[]): readonly string[] {
 }
 
 /**
- * Walks the desired graph depth first, inputs before dependents, so that
- * when a kept manifold is finished every input's fate is known: it restarts
- * if one of them is installed, replaced, uninstalled or restarts. The same
- * walk finds a cycle (an input still on the path). Iterative, so a long
- * chain cannot overflow the stack.
+ * Finds the kept manifolds that restart, without the installed graph's
+ * dependents: walks the whole desired graph depth first, inputs before
+ * dependents, so that when a kept manifold is finished every input's fate is
+ * known; it restarts if one of them is installed, replaced, uninstalled or
+ * restarts. The same walk finds a cycle (an input still on the path).
+ * Iterative, so a long chain cannot overflow the stack. O(N + E).
+ * @returns the indices of the entries that restart.
  */
-function spreadRestarts(
-  entries: readonly PlanEntry[],
-  index: ReadonlyMap<string, number>,
-  status: Uint8Array,
-  installed: InstalledSet,
-  reasons: Record<string, string>,
-): string[] {
+function walkDesired(entries: readonly PlanEntry[], index: ReadonlyMap<string, number>, status: Uint8Array, installed: InstalledSet): number[] {
   const count = entries.length;
   // Each edge is looked up once, on the way down, and kept here for the way
   // up: resolved[first[at] + k] is input k of entry `at`, as an entry index,
@@ -191,7 +206,7 @@ function spreadRestarts(
   const state = new Uint8Array(count);
   const next = new Uint32Array(count);
   const restarts = new Uint8Array(count);
-  const restart: string[] = [];
+  const restart: number[] = [];
   const path: number[] = [];
   for (let root = 0; root < count; root++) {
     if (state[root] !== 0) continue;
@@ -210,7 +225,8 @@ function spreadRestarts(
           continue;
         }
         resolved[(first[at] as number) + position] = input;
-        if (state[input] === 1) throw cycleError(entries, status, path, input);
+        // path[k] depends on path[k + 1]; `at` depends on `input`, which is on the path.
+        if (state[input] === 1) throw cycleError(entries, status, path.slice(path.indexOf(input)));
         if (state[input] === 0) {
           state[input] = 1;
           path.push(input);
@@ -221,9 +237,7 @@ function spreadRestarts(
       state[at] = 2;
       if (status[at] !== KEEP || !inputChanged(resolved, first[at] as number, first[at + 1] as number, status, restarts)) continue;
       restarts[at] = 1;
-      const entry = entries[at] as PlanEntry;
-      restart.push(entry.name);
-      reasons[entry.name] = restartCauses(entry, resolved, first[at] as number, status, restarts);
+      restart.push(at);
     }
   }
   return restart;
@@ -243,36 +257,113 @@ function inputChanged(resolved: Int32Array, from: number, to: number, status: Ui
   return false;
 }
 
+/**
+ * Finds the kept manifolds that restart with the installed graph's
+ * dependents: walks depth first from what changes (each installed or replaced
+ * manifold, and the kept dependents of each uninstalled one) to what depends
+ * on it in the desired graph. Every kept manifold reached restarts. A cycle
+ * in the desired graph runs through a manifold that is installed or replaced
+ * (the kept ones were installed without one), and everything on it depends on
+ * that manifold, so the same walk meets it. O(changed + their dependents).
+ * @returns the indices of the entries that restart.
+ */
+function walkFromChanges(
+  entries: readonly PlanEntry[],
+  index: ReadonlyMap<string, number>,
+  status: Uint8Array,
+  uninstall: readonly string[],
+  installedDependents: (name: string) => Iterable<PlanEntry>,
+): number[] {
+  // The new edges: each installed or replaced entry, under each of its inputs.
+  const added = new Map<string, number[]>();
+  const roots: number[] = [];
+  for (let at = 0; at < entries.length; at++) {
+    if (status[at] === KEEP) continue;
+    roots.push(at);
+    for (const input of (entries[at] as PlanEntry).inputs) {
+      const list = added.get(input);
+      if (list === undefined) added.set(input, [at]);
+      else list.push(at);
+    }
+  }
+  // Who depends on `name` in the desired graph: the kept among its installed
+  // dependents (their inputs are unchanged), and the new edges.
+  const dependentsOf = (name: string): number[] => {
+    const found: number[] = [];
+    for (const dependent of installedDependents(name)) {
+      const at = index.get(dependent.name);
+      if (at !== undefined && status[at] === KEEP) found.push(at);
+    }
+    const more = added.get(name);
+    if (more !== undefined) for (const at of more) found.push(at);
+    return found;
+  };
+  for (const name of uninstall) for (const at of dependentsOf(name)) roots.push(at);
+
+  // 0 unvisited, 1 on the path, 2 done; a path entry is a node and its dependents still to visit.
+  const state = new Uint8Array(entries.length);
+  const restart: number[] = [];
+  const path: number[] = [];
+  const pending: number[][] = [];
+  for (const root of roots) {
+    if (state[root] !== 0) continue;
+    state[root] = 1;
+    // A kept root depends on an uninstalled manifold.
+    if (status[root] === KEEP) restart.push(root);
+    path.push(root);
+    pending.push(dependentsOf((entries[root] as PlanEntry).name));
+    while (path.length > 0) {
+      const todo = pending[pending.length - 1] as number[];
+      if (todo.length === 0) {
+        state[path.pop() as number] = 2;
+        pending.pop();
+        continue;
+      }
+      const dependent = todo.pop() as number;
+      if (state[dependent] === 1) {
+        // `dependent` depends on the last node of the path, which depends (down the path) on `dependent`.
+        const at = path.indexOf(dependent);
+        throw cycleError(entries, status, [dependent, ...path.slice(at + 1).reverse()]);
+      }
+      if (state[dependent] === 2) continue;
+      state[dependent] = 1;
+      if (status[dependent] === KEEP) restart.push(dependent);
+      path.push(dependent);
+      pending.push(dependentsOf((entries[dependent] as PlanEntry).name));
+    }
+  }
+  return restart;
+}
+
 /** Why a kept manifold restarts: each changed input, in the order of its inputs. */
-function restartCauses(entry: PlanEntry, resolved: Int32Array, from: number, status: Uint8Array, restarts: Uint8Array): string {
+function restartCauses(entry: PlanEntry, index: ReadonlyMap<string, number>, status: Uint8Array, restarts: Uint8Array, installed: InstalledSet): string {
   const causes: string[] = [];
-  entry.inputs.forEach((name, k) => {
-    const input = resolved[from + k] as number;
+  for (const name of entry.inputs) {
+    const input = index.get(name);
     const cause =
-      input === UNINSTALLED
-        ? "uninstalled"
-        : input < 0
+      input === undefined
+        ? installed.get(name) === undefined
           ? undefined
-          : status[input] === INSTALL
-            ? "installed"
-            : status[input] === REPLACE
-              ? "replaced"
-              : restarts[input] === 1
-                ? "restarted"
-                : undefined;
+          : "uninstalled"
+        : status[input] === INSTALL
+          ? "installed"
+          : status[input] === REPLACE
+            ? "replaced"
+            : restarts[input] === 1
+              ? "restarted"
+              : undefined;
     if (cause !== undefined) causes.push(`input ${quote(name)} ${cause}`);
-  });
+  }
   return causes.join("; ");
 }
 
 /**
- * The cycle closed by `path[...] -> input`, told from a manifold the plan
- * installs or replaces (the kept manifolds were installed without a cycle, so
- * one of those closes it).
+ * A CycleError for `loop` (entry indices in "depends on" order: each depends
+ * on the next, the last on the first), told from a manifold the plan installs
+ * or replaces: the kept manifolds were installed without a cycle, so one of
+ * those closes it.
  */
-function cycleError(entries: readonly PlanEntry[], status: Uint8Array, path: readonly number[], input: number): CycleError {
-  // path[k] depends on path[k + 1]; the last depends on `input`, which is on the path.
-  const loop = path.slice(path.indexOf(input));
+function cycleError(entries: readonly PlanEntry[], status: Uint8Array, loop: readonly number[]): CycleError {
   let first = loop.findIndex((at) => status[at] !== KEEP);
   if (first < 0) first = 0;
   const rotated = [...loop.slice(first), ...loop.slice(0, first)];

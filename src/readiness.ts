@@ -60,7 +60,8 @@ export class Readiness {
 
   /**
    * Whether dependents' starts should wait for `node`: it is about to start or
-   * starting, or the engine stopped it to start it again after `bounceDelay`.
+   * starting, or the engine stops (or is about to stop) it to start it again
+   * after `bounceDelay`.
    * A node waiting out an error delay, stuck, stopped for good, uninstalled or
    * behind a stuck namesake never holds anyone back.
    */
@@ -73,6 +74,9 @@ export class Readiness {
         return !this.#behindStuck(node);
       case "starting":
         return !node.stuck;
+      case "running":
+        // To be restarted (an apply stops it once its own dependents have stopped): its new worker is what dependents want.
+        return node.restart === "bounce" || node.restart === "input-changed";
       case "stopping":
         return (node.restart === "bounce" || node.restart === "input-changed") && !node.stuck;
       case "delayed":

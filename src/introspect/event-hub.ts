@@ -25,6 +25,14 @@ export interface EventHubOptions {
   readonly keepAlive: number;
 }
 
+/**
+ * A batch up to this size (characters) goes to a client in one write; a
+ * bigger one message by message, so that a client that cannot take it all
+ * is held to its bounded queue (see sse-client.ts) rather than handed a
+ * burst of any size.
+ */
+const MAX_BATCH = 256 * 1024;
+
 /** What the SSE clients are told when the stream ends. */
 const END = "event: end\ndata: {}\n\n";
 
@@ -183,7 +191,19 @@ export class EventHub {
     if (pending.length === 0) return;
     this.#pending = [];
     const messages = pending.map(eventMessage);
+    const firstId = (pending[0] as IntrospectionEvent).id;
+    const lastId = (pending[pending.length - 1] as IntrospectionEvent).id;
+    let bytes = 0;
+    for (const message of messages) bytes += message.length;
+    let joined: string | undefined;
     for (const [client, state] of this.#clients) {
+      if (state.lastId < firstId && bytes <= MAX_BATCH) {
+        // The usual case: the client has none of them yet; one write for the whole batch.
+        joined ??= messages.join("");
+        client.sendBatch(messages, joined);
+        state.lastId = lastId;
+        continue;
+      }
       for (let i = 0; i < pending.length; i++) {
         const id = (pending[i] as IntrospectionEvent).id;
         // Already sent in the replay this client got when it connected.

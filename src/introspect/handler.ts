@@ -196,18 +196,21 @@ function countManifolds(report: unknown, depth = 0): number {
  * - `/events`: Server-Sent Events, one JSON event per message with its `id`
  *   as the SSE id; `Last-Event-ID` or `?since=<id>` replays the kept events
  *   after that id (`event: gap` first when some of those are no longer
- *   kept), then `event: replayed` (`{"lastId":N}`); `event: dropped` (`{"dropped":N}`) when a slow client missed N;
- *   `event: end` when the engine's stream ends; 501 without an event stream;
+ *   kept), then `event: replayed` (`{"lastId":N}`); `event: dropped`
+ *   (`{"dropped":N}`) when a slow client missed N messages; `event: end`
+ *   when the engine's stream ends; 501 without an event stream;
  * - `/chain?name=<manifold>`: the chain of causes of its last start, as JSON
  *   (`text` is the one-line form);
  * - `/metrics`: Prometheus text format.
  *
  * GET and HEAD only (405 otherwise, with `Allow`); unknown paths 404; URLs
- * over 2048 characters 414. Guarantees: never throws; a failing
- * `engine.report()` is a 500 naming it, a worker whose `report()` throws is
- * shown with its error in place (the engine does that); the engine pays at
- * most one report per `reportMaxAge` however many clients ask, and a constant
- * per event whatever the `/events` clients do.
+ * over 2048 characters 414; bodies over 1 kB gzipped for clients that accept
+ * it. Guarantees: never throws; a failing `engine.report()` is a 500 naming
+ * it, a worker whose `report()` throws is shown with its error in place (the
+ * engine does that); snapshots are shared (see `reportMaxAge`), so however
+ * many clients ask, serving reports takes at most about a fifth of the
+ * process's time; the engine pays a constant per event whatever the
+ * `/events` clients do.
  * @throws TypeError naming the argument or option that is invalid.
  */
 export function introspectionHandler(engine: IntrospectableEngine, options?: IntrospectionHandlerOptions): IntrospectionHandler {

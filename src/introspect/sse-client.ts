@@ -3,8 +3,9 @@
  *
  * Policy: a client that does not keep up never holds the engine up and never
  * makes the process buffer without bound. Messages go straight to the socket
- * while it accepts them; once the socket reports back-pressure (`write`
- * returns false), they wait in a queue of at most `capacity` messages. When
+ * while it accepts them (a batch of up to 256 kB in one write); once the
+ * socket reports back-pressure (`write` returns false), they wait in a queue
+ * of at most `capacity` messages. When
  * the queue is full the oldest message is dropped and counted; when the
  * socket drains, the client first gets one `dropped` message with that count
  * (`event: dropped`, `data: {"dropped":N}`), then the queued messages. A
@@ -106,6 +107,20 @@ export class SseClient {
       return;
     }
     this.#write(message);
+  }
+
+  /**
+   * Sends several messages: `joined` (their concatenation) in one write while
+   * the socket accepts it, or each into the queue while it is blocked (so
+   * that drops are counted per message).
+   */
+  sendBatch(messages: readonly string[], joined: string): void {
+    if (this.#closed) return;
+    if (!this.#blocked) {
+      this.#write(joined);
+      return;
+    }
+    for (const message of messages) if (this.#queue.push(message)) this.#dropped++;
   }
 
   #write(message: string): void {

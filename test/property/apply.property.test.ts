@@ -9,6 +9,11 @@
  * made just before predicted all of it, and agrees with an independent model
  * of the comparison rule written here.
  *
+ * In some cases the second apply is made while the first is still
+ * converging (after a random number of scheduler steps): then a manifold the
+ * second apply leaves untouched has its start called only if its first start
+ * was still to come, and every affected one exactly once after the apply.
+ *
  * Every start result and every worker's stop goes through fast-check's
  * scheduler, so the engine meets them in random orders; along the way the
  * harness checks rule 8 (never two workers, or a worker and a start, for one
@@ -48,6 +53,8 @@ interface Scenario {
   readonly initialRequirements: readonly string[];
   readonly requirements: readonly string[];
   readonly bounceDelay: number;
+  /** Scheduler steps the first apply gets before the second is made; undefined: it converges first. */
+  readonly interrupt: number | undefined;
 }
 
 const WHENS = [undefined, undefined, undefined, "on", "!on", "on | off"] as const;
@@ -87,6 +94,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.integer({ min: 2, max: 8 }).chain
     initialRequirements: fc.subarray(["on", "off"]),
     requirements: fc.subarray(["on", "off"]),
     bounceDelay: fc.constantFrom(0, 10),
+    interrupt: fc.option(fc.nat({ max: 12 }), { freq: 2, nil: undefined }),
   }),
 );
 
@@ -306,11 +314,22 @@ const lists = (plan: Plan): ModelPlan => ({
   restart: [...plan.restart],
 });
 
-/**
- * Plans and applies `desired` with `requirements`, checks everything against
- * the model, and returns the installed set the model expects afterwards.
- */
-async function applyPhase(
+/** An apply under way: what the model expects of it, and how it has settled so far. */
+interface Phase {
+  readonly label: string;
+  readonly expected: ModelPlan;
+  readonly kept: ReadonlyMap<string, ModelEntry>;
+  readonly plan: Plan;
+  /** Names whose start had been called (for the installed node) when the apply was made. */
+  readonly calledBefore: ReadonlySet<string>;
+  /** Whether the apply was made with everything quiet (then start counts are exact too). */
+  readonly quiet: boolean;
+  readonly startCounts: ReadonlyMap<string, number>;
+  readonly result: { applied?: Plan; failure?: unknown };
+}
+
+/** Plans `desired`, checks the plan against the model, and makes the apply (with the plan's generation). */
+function beginApply(
   h: Harness,
   engine: Engine,
   installed: ReadonlyMap<string, ModelEntry>,
@@ -318,7 +337,8 @@ async function applyPhase(
   requirements: readonly string[],
   size: number,
   label: string,
-): Promise<Map<string, ModelEntry>> {
+  quiet: boolean,
+): Phase {
   const { kept, skipped } = select(desired, new Set(requirements));
   const expected = modelPlan(installed, kept, skipped, size);
   const record: Manifolds = {};
@@ -342,55 +362,64 @@ async function applyPhase(
   }
   h.phase = { old: new Map(h.running), changed, dependents };
   const startCounts = new Map(Object.entries(engine.report().manifolds).map(([name, report]) => [name, report.startCount]));
+  const calledBefore = new Set(h.starts.keys());
   h.starts = new Map();
 
-  let applied: Plan | undefined;
-  let failure: unknown;
-  const done = engine.apply(record, { requirements, ifGeneration: plan.generation }).then(
-    (result) => (applied = result),
-    (error: unknown) => (failure = error ?? new Error("rejected")),
+  const result: Phase["result"] = {};
+  engine.apply(record, { requirements, ifGeneration: plan.generation }).then(
+    (applied) => (result.applied = applied),
+    (error: unknown) => (result.failure = error ?? new Error("rejected")),
   );
+  return { label, expected, kept, plan, calledBefore, quiet, startCounts, result };
+}
+
+/**
+ * Lets everything run, then checks the phase against the model, and returns
+ * the installed set the model expects afterwards.
+ */
+async function finishApply(h: Harness, engine: Engine, installed: ReadonlyMap<string, ModelEntry>, phase: Phase): Promise<Map<string, ModelEntry>> {
+  const { label, expected, kept, plan, result } = phase;
   let idle = false;
-  const idleDone = done.then(() => engine.onIdle()).then(() => (idle = true));
+  void engine.onIdle().then(() => (idle = true));
   await h.quiesce();
   await settle();
-  if (failure !== undefined) h.violate(`${label}: apply rejected: ${String(failure)}`);
-  else if (applied === undefined) h.violate(`${label}: apply did not settle once every task had run`);
-  else if (JSON.stringify(applied) !== JSON.stringify(plan)) h.violate(`${label}: apply carried out ${JSON.stringify(applied)}, the plan said ${JSON.stringify(plan)}`);
+  if (result.failure !== undefined) h.violate(`${label}: apply rejected: ${String(result.failure)}`);
+  else if (result.applied === undefined) h.violate(`${label}: apply did not settle once every task had run`);
+  else if (JSON.stringify(result.applied) !== JSON.stringify(plan)) h.violate(`${label}: apply carried out ${JSON.stringify(result.applied)}, the plan said ${JSON.stringify(plan)}`);
   if (!idle) h.violate(`${label}: onIdle() did not resolve once every task had run`);
-  void idleDone;
 
-  // Exactly the desired set runs; the affected started once each, with their desired inputs running; the rest never.
+  // Exactly the desired set runs. Each affected manifold has its start called
+  // once after the apply, with its desired inputs running; an unaffected one
+  // never, unless its first start was still to come.
   const report = engine.report();
   const names = Object.keys(report.manifolds).sort();
   const want = [...kept.keys()].sort();
   if (names.join() !== want.join()) h.violate(`${label}: installed [${names.join()}], desired [${want.join()}]`);
   const affected = new Set([...expected.install, ...expected.replace, ...expected.restart]);
+  const old = h.phase?.old ?? new Map<string, PropertyWorker>();
   for (const [name, entry] of kept) {
     const state = report.manifolds[name];
     if (state?.state !== "started") h.violate(`${label}: ${name} is ${state?.state ?? "absent"}, not started`);
     if (h.running.get(name) === undefined) h.violate(`${label}: ${name} has no running worker`);
     const calls = h.starts.get(name) ?? [];
     const fresh = expected.install.includes(name) || expected.replace.includes(name);
-    if (affected.has(name)) {
-      if (calls.length !== 1) h.violate(`${label}: ${name} (${fresh ? "new" : "restarted"}) had its start called ${calls.length} times, not once`);
-      const running = entry.inputs.filter((input) => kept.has(input)).sort();
-      const seen = [...(calls[0] ?? [])].sort();
-      if (calls.length === 1 && seen.join() !== running.join()) h.violate(`${label}: ${name} started with [${seen.join()}] running, not after its inputs [${running.join()}]`);
-      const count = fresh ? 1 : (startCounts.get(name) ?? 0) + 1;
-      if (state?.startCount !== count) h.violate(`${label}: ${name}'s startCount is ${String(state?.startCount)}, expected ${count}`);
-    } else {
-      if (calls.length !== 0) h.violate(`${label}: unaffected ${name} was started ${calls.length} times`);
-      const old = h.phase.old.get(name);
-      if (old?.killed === true) h.violate(`${label}: unaffected ${name}'s worker was killed`);
-      if (state?.startCount !== startCounts.get(name)) h.violate(`${label}: unaffected ${name}'s startCount moved`);
-    }
+    const due = affected.has(name) || !phase.calledBefore.has(name) ? 1 : 0;
+    const what = affected.has(name) ? (fresh ? "new" : "restarted") : "unaffected";
+    if (calls.length !== due) h.violate(`${label}: ${name} (${what}) had its start called ${calls.length} times, not ${due}`);
+    const running = entry.inputs.filter((input) => kept.has(input)).sort();
+    const seen = [...(calls[0] ?? [])].sort();
+    if (calls.length === 1 && seen.join() !== running.join()) h.violate(`${label}: ${name} started with [${seen.join()}] running, not after its inputs [${running.join()}]`);
+    if (!affected.has(name) && old.get(name)?.killed === true) h.violate(`${label}: unaffected ${name}'s worker was killed`);
+    if (!phase.quiet) continue;
+    const count = fresh ? 1 : (phase.startCounts.get(name) ?? 0) + due;
+    if (state?.startCount !== count) h.violate(`${label}: ${name}'s startCount is ${String(state?.startCount)}, expected ${count}`);
   }
-  for (const name of changed) {
-    const old = h.phase.old.get(name);
-    if (old !== undefined && !old.stopped) h.violate(`${label}: the old worker of ${name} (${expected.uninstall.includes(name) ? "uninstalled" : "changed"}) still runs`);
+  for (const name of [...expected.uninstall, ...expected.replace, ...expected.restart]) {
+    const worker = old.get(name);
+    if (worker !== undefined && !worker.stopped) h.violate(`${label}: the old worker of ${name} (${expected.uninstall.includes(name) ? "uninstalled" : "changed"}) still runs`);
   }
   for (const name of h.starts.keys()) if (!kept.has(name)) h.violate(`${label}: ${name}, not desired, was started`);
+  for (const name of h.running.keys()) if (!kept.has(name)) h.violate(`${label}: ${name}, not desired, still has a running worker`);
   h.phase = undefined;
 
   // The installed set the model expects next: kept entries stay the installed ones.
@@ -410,8 +439,21 @@ async function runCase(scenario: Scenario, source: SchedulerSource): Promise<voi
     if (spec !== undefined) current.set(nameOf(i), { spec, manifold: h.manifold(nameOf(i), spec) });
   });
   // The first apply is a cold start from nothing.
-  const installed = await applyPhase(h, engine, new Map(), current, scenario.initialRequirements, scenario.size, "first apply");
-  if (h.violations.length > 0) h.fail("in the first apply", scenario);
+  const first = beginApply(h, engine, new Map(), current, scenario.initialRequirements, scenario.size, "first apply", true);
+  const installed = new Map<string, ModelEntry>();
+  for (const [name, entry] of first.kept) installed.set(name, entry);
+  if (scenario.interrupt === undefined) {
+    await finishApply(h, engine, new Map(), first);
+    if (h.violations.length > 0) h.fail("in the first apply", scenario);
+  } else {
+    // The second apply comes while the first is still converging: after this many scheduler steps.
+    await settle(1);
+    for (let step = 0; step < scenario.interrupt && s.count() > 0; step++) {
+      await s.waitNext(1);
+      await settle(1);
+    }
+    h.phase = undefined;
+  }
 
   const desired = new Map<string, { spec: Spec; manifold: Manifold }>();
   scenario.desired.forEach((item, i) => {
@@ -422,7 +464,9 @@ async function runCase(scenario: Scenario, source: SchedulerSource): Promise<voi
     else if (item.mode === "rebuild" && was !== undefined) desired.set(name, { spec: was.spec, manifold: h.manifold(name, was.spec) });
     else desired.set(name, { spec: item.spec, manifold: h.manifold(name, item.spec) });
   });
-  await applyPhase(h, engine, installed, desired, scenario.requirements, scenario.size, "second apply");
+  const second = beginApply(h, engine, installed, desired, scenario.requirements, scenario.size, "second apply", scenario.interrupt === undefined);
+  await finishApply(h, engine, installed, second);
+  if (scenario.interrupt !== undefined && first.result.applied === undefined) h.violate("the first apply did not settle");
   if (rejections.reasons.length > 0) h.violate(`unhandled rejection: ${String(rejections.reasons[0])}`);
   if (h.violations.length > 0) h.fail("in the second apply", scenario);
 

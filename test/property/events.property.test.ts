@@ -7,8 +7,10 @@
  * after every step the harness also checks that:
  *
  * 1. causes: every `cause` is the id of an earlier event of the same engine;
- *    a `bounced` event's cause is an event of its `input`; each `started`
- *    is caused by its own `starting`, and the chain from every `started`
+ *    a `bounced` event's cause is an event of its `input`; an `uninstalled`
+ *    is caused by the manifold's own `stopped (uninstall)` when its
+ *    UninstallError removed it, and has no cause after an `uninstall()`
+ *    call; each `started` is caused by its own `starting`, and the chain from every `started`
  *    reaches an event with no cause, which is a root the engine documents
  *    (an install, an uninstall, or a start or worker that ended by itself);
  * 2. order: per name, never a `starting` while an earlier start or worker
@@ -51,6 +53,8 @@ interface Life {
   readonly failures: { error: string; time: string }[];
   lastStart: string | undefined;
   error: string | undefined;
+  /** The id of its `stopped` with outcome uninstall (its own UninstallError), while it is installed. */
+  uninstallStop?: number | undefined;
 }
 
 /** Whether a start or worker of this life has not had its `stopped` event yet. */
@@ -144,6 +148,11 @@ class EventHarness extends Harness {
       case "uninstalled": {
         const life = this.#current.get(event.name);
         if (life === undefined) return this.violate(`events: uninstalled ${event.name}, which is not installed`);
+        // Its own UninstallError (its stopped with outcome uninstall) causes it; an uninstall() call is a root.
+        const itself = life.uninstallStop;
+        if (event.cause !== itself) {
+          this.violate(`events: uninstalled ${event.name} has cause ${String(event.cause)}; expected ${itself === undefined ? "none (an uninstall() call is a root)" : `its stopped (uninstall) event ${itself}`}`);
+        }
         this.#current.delete(event.name);
         if (awaitingStop(life)) {
           if (this.#retiring.has(event.name)) this.violate(`events: two uninstalled ${event.name} with a start or worker each`);
@@ -194,6 +203,7 @@ class EventHarness extends Harness {
         }
         life.phase = "idle";
         if (retiring !== undefined) this.#retiring.delete(event.name);
+        else if (event.outcome === "uninstall") life.uninstallStop = event.id;
         return;
       }
       case "scheduled": {
