@@ -15,6 +15,7 @@
  *
  *   npm run bench:introspect                    # after npm run build (the script builds)
  *   npm run bench:introspect -- --sizes=10000   # smaller run
+ *   npm run bench:introspect -- --parts=cold    # only some parts: routes, page, cold
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
@@ -32,6 +33,7 @@ const { introspect } = (await import(target === "src" ? "../src/introspect/index
 
 const option = (name: string, fallback: string): string => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const sizes = option("sizes", "10000,100000").split(",").map(Number);
+const parts = new Set(option("parts", "routes,page,cold").split(","));
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 const socketPath = join(tmpdir(), `manifold-engine-bench-${process.pid}.sock`);
 
@@ -168,6 +170,7 @@ function clients(count: number, stuck: boolean): Promise<{ child: ChildProcess; 
       }).end();
     }
     process.on("SIGTERM", () => { process.stdout.write(String(bytes) + "\\n"); process.exit(0); });
+    setInterval(() => {}, 1 << 30); // a paused socket does not keep a process alive
   `;
   const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
@@ -180,6 +183,7 @@ function clients(count: number, stuck: boolean): Promise<{ child: ChildProcess; 
           child,
           done: () =>
             new Promise((finish) => {
+              if (child.exitCode !== null || child.signalCode !== null) return finish(out.slice(6).trim());
               child.once("exit", () => finish(out.slice(6).trim()));
               child.kill("SIGTERM");
             }),
@@ -191,32 +195,34 @@ function clients(count: number, stuck: boolean): Promise<{ child: ChildProcess; 
   });
 }
 
-async function coldStart(size: number, mode: "off" | "on" | "10 reading" | "1 never reading", runs: number): Promise<{ ms: number; note: string }> {
-  const times: number[] = [];
-  let note = "";
-  for (let i = 0; i < runs; i++) {
-    const graph = makeGraph("layered", size);
-    const probe = new Probe(size);
-    const manifolds = makeManifolds(graph, probe);
-    const engine = new Engine({ errorDelay: 0, bounceDelay: 0, jitter: 0, metrics: probe.metrics });
-    const server = mode === "off" ? undefined : await introspect(engine, { path: socketPath });
-    const attached = mode === "10 reading" ? await clients(10, false) : mode === "1 never reading" ? await clients(1, true) : undefined;
-    collect();
-    const heapBefore = process.memoryUsage().heapUsed;
-    const started = now();
-    engine.installAll(manifolds);
-    while (probe.started.count < size) await settle(1);
-    times.push(now() - started);
-    const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
-    await settle(20);
-    const received = attached === undefined ? "" : await attached.done();
-    if (mode === "10 reading") note = `${kb(Number(received))} delivered to the clients`;
-    if (mode === "1 never reading") note = `heap +${kb(heapGrowth)} during the start (events queued for it are capped at clientBuffer)`;
-    await server?.close();
-    engine.kill();
-    await engine.wait();
-  }
-  return { ms: median(times), note };
+type Mode = "off" | "on" | "10 reading" | "1 never reading";
+const MODES: readonly Mode[] = ["off", "on", "10 reading", "1 never reading"];
+
+/** One cold start in `mode`: wall and CPU time of this process, and the heap it retains afterwards (after a full GC). */
+async function coldStart(size: number, mode: Mode): Promise<{ ms: number; cpuMs: number; heap: number }> {
+  const graph = makeGraph("layered", size);
+  const probe = new Probe(size);
+  const manifolds = makeManifolds(graph, probe);
+  const engine = new Engine({ errorDelay: 0, bounceDelay: 0, jitter: 0, metrics: probe.metrics });
+  const server = mode === "off" ? undefined : await introspect(engine, { path: socketPath });
+  const attached = mode === "10 reading" ? await clients(10, false) : mode === "1 never reading" ? await clients(1, true) : undefined;
+  collect();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const cpuBefore = process.cpuUsage();
+  const started = now();
+  engine.installAll(manifolds);
+  while (probe.started.count < size) await settle(1);
+  const ms = now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  // Let the event batches of the start be written (or queued, or dropped) before looking at the heap.
+  await settle(20);
+  collect();
+  const heap = process.memoryUsage().heapUsed - heapBefore;
+  await attached?.done();
+  await server?.close();
+  engine.kill();
+  await engine.wait();
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, heap };
 }
 
 // ------------------------------------------------------------------ run
@@ -224,16 +230,20 @@ async function coldStart(size: number, mode: "off" | "on" | "10 reading" | "1 ne
 const m = machine();
 console.log(`# Introspection benchmark\n\n${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node}, load average ${m.loadAverage} at start; target ${target}.\n`);
 
-console.log("## Routes (one request at a time, a fresh snapshot each; medians)\n");
-console.log("| manifolds | route | ms to the last byte | bytes |\n| --- | --- | --- | --- |");
-for (const size of sizes) for (const row of await routes(size, size >= 100_000 ? 3 : 7)) console.log(row);
+if (parts.has("routes")) {
+  console.log("## Routes (one request at a time, a fresh snapshot each; medians)\n");
+  console.log("| manifolds | route | ms to the last byte | bytes |\n| --- | --- | --- | --- |");
+  for (const size of sizes) for (const row of await routes(size, size >= 100_000 ? 3 : 7)) console.log(row);
+}
 
 const pageRows: string[] = [];
-for (const size of sizes) {
+for (const size of parts.has("page") ? sizes : []) {
   const row = await pageLoad(size);
   if (row !== undefined) pageRows.push(row);
 }
-if (pageRows.length > 0) {
+if (!parts.has("page")) {
+  // not asked for
+} else if (pageRows.length > 0) {
   console.log("\n## The page's first load in Chromium (navigation until every manifold's data is shown; median of 3)\n");
   console.log("| manifolds | ms | bytes transferred |\n| --- | --- | --- |");
   for (const row of pageRows) console.log(row);
@@ -241,16 +251,32 @@ if (pageRows.length > 0) {
   console.log("\n(no /usr/bin/chromium: the page's load in a browser was not measured)");
 }
 
-console.log("\n## Cold start of the layered graph with /events clients (median)\n");
-console.log("| manifolds | introspection | cold start ms | vs off | note |\n| --- | --- | --- | --- | --- |");
-for (const size of sizes) {
-  const runs = size >= 100_000 ? 3 : 7;
-  log(`cold start at ${size}`);
-  let off = Number.NaN;
-  for (const mode of ["off", "on", "10 reading", "1 never reading"] as const) {
-    const { ms, note } = await coldStart(size, mode, runs);
-    if (mode === "off") off = ms;
-    console.log(`| ${size} | ${mode === "on" ? "on, no client" : mode === "off" ? "off" : `on, ${mode}`} | ${fmt(ms)} | ${(ms / off).toFixed(2)}x | ${note} |`);
+if (parts.has("cold")) {
+  console.log("\n## Cold start of the layered graph with /events clients (median)\n");
+  console.log("| manifolds | introspection | wall ms | vs off | CPU ms (this process) | vs off | heap kept vs off |\n| --- | --- | --- | --- | --- | --- | --- |");
+}
+for (const size of parts.has("cold") ? sizes : []) {
+  const rounds = size >= 100_000 ? 3 : 7;
+  log(`cold start at ${size}: ${rounds} rounds of ${MODES.length} modes, interleaved`);
+  const figures = new Map<Mode, { ms: number[]; cpuMs: number[]; heap: number[] }>(MODES.map((mode) => [mode, { ms: [], cpuMs: [], heap: [] }]));
+  for (let round = 0; round < rounds; round++) {
+    // Rotate the order, so that a drift in the machine's load does not favour one mode.
+    for (let k = 0; k < MODES.length; k++) {
+      const mode = MODES[(round + k) % MODES.length] as Mode;
+      const result = await coldStart(size, mode);
+      const f = figures.get(mode) as { ms: number[]; cpuMs: number[]; heap: number[] };
+      f.ms.push(result.ms);
+      f.cpuMs.push(result.cpuMs);
+      f.heap.push(result.heap);
+    }
+  }
+  const off = figures.get("off") as { ms: number[]; cpuMs: number[]; heap: number[] };
+  for (const mode of MODES) {
+    const f = figures.get(mode) as { ms: number[]; cpuMs: number[]; heap: number[] };
+    const label = mode === "off" ? "off" : mode === "on" ? "on, no client" : `on, ${mode}`;
+    console.log(
+      `| ${size} | ${label} | ${fmt(median(f.ms))} | ${(median(f.ms) / median(off.ms)).toFixed(2)}x | ${fmt(median(f.cpuMs))} | ${(median(f.cpuMs) / median(off.cpuMs)).toFixed(2)}x | ${kb(median(f.heap) - median(off.heap))} |`,
+    );
   }
 }
 rmSync(socketPath, { force: true });

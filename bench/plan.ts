@@ -3,11 +3,13 @@
  * (options: `--sizes=10000,100000 --runs=7`).
  *
  * 1. `computePlan` on the layered graph of graphs.ts where 1% of the
- *    manifolds are replaced (config changed), 0.5% removed and 0.5% added.
- *    Every other desired manifold is a new object with an equal `config`
- *    (what a daemon rebuilding its manifolds from an unchanged file passes),
- *    so the deep comparison is paid for 98% of the graph; a second row keeps
- *    those as the installed objects themselves (the identity shortcut).
+ *    manifolds are replaced (config changed), 0.5% removed and 0.5% added,
+ *    and where one is replaced. Every other desired manifold is a new object
+ *    with an equal `config` (what a daemon rebuilding its manifolds from an
+ *    unchanged file passes), so the deep comparison is paid for the whole
+ *    graph; other rows keep those as the installed objects themselves (the
+ *    identity shortcut). The installed set is a Map (the plan walks the whole
+ *    desired graph) or also answers `dependents` (it walks from the changes).
  * 2. `selectByConditions` for 100k manifolds each with a 5-term `when`,
  *    against `installAll` of the same graph without conditions (the engine's
  *    install checks refuse `when` until the engine takes conditions), as
@@ -23,7 +25,7 @@
 import { parseArgs } from "node:util";
 import { Engine } from "./engine.js";
 import type { Manifold, Manifolds } from "../src/index.js";
-import { computePlan, type Plan, type PlanEntry } from "../src/plan.js";
+import { computePlan, type InstalledSet, type Plan, type PlanEntry } from "../src/plan.js";
 import { selectByConditions } from "../src/when.js";
 import { makeGraph, type Graph } from "./graphs.js";
 import { collect, machine, median, now, Tally } from "./measure.js";
@@ -74,6 +76,8 @@ function build(inputs: readonly string[], config: unknown): Manifold {
 
 interface Change {
   installed: Map<string, PlanEntry>;
+  /** The same set answering `dependents` from an index kept beside it, as the engine's graph does. */
+  withDependents: InstalledSet;
   desired: PlanEntry[];
   desiredSame: PlanEntry[];
   replaced: number;
@@ -81,18 +85,31 @@ interface Change {
   added: number;
 }
 
-function makeChange(graph: Graph): Change {
+/** The installed graph, and a desired set with `replace`, `remove` and `add` manifolds changed. */
+function makeChange(graph: Graph, replace: number, remove: number, add: number): Change {
   const installed = new Map<string, PlanEntry>();
+  const dependents = new Map<string, PlanEntry[]>();
   const inputsOf = (i: number): string[] => (graph.inputs[i] as number[]).map((input) => graph.names[input] as string);
   graph.names.forEach((name, i) => {
     const inputs = inputsOf(i);
-    installed.set(name, { name, manifold: build(inputs, { index: i, version: 1, tags: ["a", "b"] }), inputs });
+    const entry = { name, manifold: build(inputs, { index: i, version: 1, tags: ["a", "b"] }), inputs };
+    installed.set(name, entry);
+    for (const input of inputs) {
+      const list = dependents.get(input);
+      if (list === undefined) dependents.set(input, [entry]);
+      else list.push(entry);
+    }
   });
+  const none: readonly PlanEntry[] = [];
+  const withDependents: InstalledSet = {
+    get: (name) => installed.get(name),
+    values: () => installed.values(),
+    dependents: (name) => dependents.get(name) ?? none,
+  };
   const next = random(0xc4a96e);
   const taken = new Set<number>();
-  const replaced = new Set(pick(Math.round(graph.size * 0.01), graph.size, taken, next));
-  const removed = new Set(pick(Math.round(graph.size * 0.005), graph.size, taken, next));
-  const added = Math.round(graph.size * 0.005);
+  const replaced = new Set(pick(replace, graph.size, taken, next));
+  const removed = new Set(pick(remove, graph.size, taken, next));
   const desired: PlanEntry[] = [];
   const desiredSame: PlanEntry[] = [];
   graph.names.forEach((name, i) => {
@@ -103,13 +120,13 @@ function makeChange(graph: Graph): Change {
     desired.push(entry);
     desiredSame.push(replaced.has(i) ? entry : (installed.get(name) as PlanEntry));
   });
-  for (let k = 0; k < added; k++) {
+  for (let k = 0; k < add; k++) {
     const inputs = [graph.names[Math.floor(next() * graph.size)] as string];
     const entry = { name: `new${k}`, manifold: build(inputs, { index: -k, version: 1, tags: [] }), inputs };
     desired.push(entry);
     desiredSame.push(entry);
   }
-  return { installed, desired, desiredSame, replaced: replaced.size, removed: removed.size, added };
+  return { installed, withDependents, desired, desiredSame, replaced: replaced.size, removed: removed.size, added: add };
 }
 
 /** CPU milliseconds of this process (all threads, the GC's included) since `since`. */
@@ -118,16 +135,16 @@ function cpuMs(since: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1000;
 }
 
-function timePlan(change: Change, entries: PlanEntry[]): { ms: number; cpu: number; plan: Plan } {
+function timePlan(installed: InstalledSet, entries: PlanEntry[]): { ms: number; cpu: number; plan: Plan } {
   let plan: Plan | undefined;
   const samples: number[] = [];
   const cpu: number[] = [];
-  computePlan(change.installed, { entries }, 1); // warm-up
+  computePlan(installed, { entries }, 1); // warm-up
   for (let run = 0; run < runs; run++) {
     collect();
     const c0 = process.cpuUsage();
     const t0 = now();
-    plan = computePlan(change.installed, { entries }, 1);
+    plan = computePlan(installed, { entries }, 1);
     samples.push(now() - t0);
     cpu.push(cpuMs(c0));
   }
@@ -137,22 +154,34 @@ function timePlan(change: Change, entries: PlanEntry[]): { ms: number; cpu: numb
 const host = machine();
 console.log(`# bench/plan: ${host.cpu}, ${host.cores} cores, Node ${process.version}, load ${host.loadAverage}\n`);
 
-console.log("## computePlan: 1% replaced, 0.5% removed, 0.5% added (layered graph)\n");
-console.log("| N | unchanged given as | plan ms | plan CPU ms | ns/manifold | install | uninstall | replace | keep | restart |");
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+console.log("## computePlan on the layered graph\n");
+console.log("| N | change | unchanged given as | installed set | plan ms | plan CPU ms | ns/manifold | install | uninstall | replace | keep | restart |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const size of sizes) {
-  const change = makeChange(makeGraph("layered", size));
-  for (const [label, entries] of [
-    ["equal config", change.desired],
-    ["same object", change.desiredSame],
-  ] as const) {
-    const { ms, cpu, plan } = timePlan(change, entries);
-    if (plan.install.length !== change.added || plan.uninstall.length !== change.removed || plan.replace.length !== change.replaced) {
-      throw new Error(`bench/plan: the plan does not match the change (${plan.install.length}/${plan.uninstall.length}/${plan.replace.length})`);
+  const graph = makeGraph("layered", size);
+  const changes = [
+    ["1% replaced, 0.5% removed, 0.5% added", makeChange(graph, Math.round(size * 0.01), Math.round(size * 0.005), Math.round(size * 0.005))],
+    ["1 replaced", makeChange(graph, 1, 0, 0)],
+  ] as const;
+  for (const [what, change] of changes) {
+    for (const [label, entries] of [
+      ["equal config", change.desired],
+      ["same object", change.desiredSame],
+    ] as const) {
+      for (const [kind, installed] of [
+        ["Map (walks the desired graph)", change.installed],
+        ["with dependents (walks from the changes)", change.withDependents],
+      ] as const) {
+        const { ms, cpu, plan } = timePlan(installed, entries);
+        if (plan.install.length !== change.added || plan.uninstall.length !== change.removed || plan.replace.length !== change.replaced) {
+          throw new Error(`bench/plan: the plan does not match the change (${plan.install.length}/${plan.uninstall.length}/${plan.replace.length})`);
+        }
+        console.log(
+          `| ${size} | ${what} | ${label} | ${kind} | ${ms.toFixed(1)} | ${cpu.toFixed(1)} | ${((ms * 1e6) / size).toFixed(0)} | ` +
+            `${plan.install.length} | ${plan.uninstall.length} | ${plan.replace.length} | ${plan.keep.length} | ${plan.restart.length} |`,
+        );
+      }
     }
-    console.log(
-      `| ${size} | ${label} | ${ms.toFixed(1)} | ${cpu.toFixed(1)} | ${((ms * 1e6) / size).toFixed(0)} | ${plan.install.length} | ${plan.uninstall.length} | ${plan.replace.length} | ${plan.keep.length} | ${plan.restart.length} |`,
-    );
   }
 }
 

@@ -26,8 +26,9 @@ export type FailureRecord = {
 /** A manifold's failures: a count and a ring of the last few (clock times, kept as numbers until reported). */
 class FailureHistory {
   count = 0;
-  readonly #errors: string[] = [];
-  readonly #times: number[] = [];
+  // Filled up front: growing an array one element at a time costs more than the five slots.
+  readonly #errors: string[] = ["", "", "", "", ""];
+  readonly #times: number[] = [0, 0, 0, 0, 0];
   /** Where the next failure goes in the ring. */
   #next = 0;
 
@@ -40,7 +41,7 @@ class FailureHistory {
 
   /** Newest first. */
   newestFirst(): FailureRecord[] {
-    const kept = this.#errors.length;
+    const kept = Math.min(this.count, FAILURES_KEPT);
     const records: FailureRecord[] = [];
     for (let i = 1; i <= kept; i++) {
       const at = (this.#next - i + FAILURES_KEPT) % FAILURES_KEPT;

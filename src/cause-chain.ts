@@ -7,8 +7,8 @@ import type { EngineEvent } from "./event-types.js";
 
 /**
  * One event as a few words: its type, the manifold, and what matters about
- * it, e.g. `stopped A (error: connection reset)`, `scheduled B (input-changed,
- * 10 ms)`, `bounced B (input A)`.
+ * it, e.g. `stopped A (error: connection reset)`,
+ * `scheduled B (input-changed, 10 ms)`, `bounced B (input A)`.
  */
 export function describeEvent(event: EngineEvent): string {
   switch (event.type) {

@@ -35,13 +35,15 @@ interface Rx {
   Observable: new <T>(subscribe: (subscriber: unknown) => () => void) => unknown;
 }
 
-declare const require: ((id: string) => unknown) | undefined;
+declare const __filename: string | undefined;
 
 /** Loads rxjs from wherever the user's project has it, or says exactly what to install. */
 function loadRxjs(): Rx {
   try {
-    // The CommonJS build has `require`; the ESM build makes one (rxjs 7 ships CommonJS too).
-    const load = typeof require === "function" ? require : createRequire(import.meta.url);
+    // A require resolving from this file: the CommonJS build has __filename, the ESM build
+    // import.meta.url (rxjs 7 ships CommonJS too). (A bare `require` check would be
+    // rewritten by the bundler into a stub that throws in the ESM build.)
+    const load = createRequire(typeof __filename === "string" ? __filename : import.meta.url);
     return load("rxjs") as Rx;
   } catch (error) {
     throw new Error(

@@ -14,7 +14,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { CycleError, quote } from "./errors.js";
-import type { Manifold } from "./manifold.js";
+import { MANIFOLD_KEYS, type Manifold } from "./manifold.js";
 import { originalOf, parseCondition, type SkippedManifold } from "./when.js";
 
 /**
@@ -94,8 +94,8 @@ const KEEP = 3;
  * conditions) are those installed and either it is the installed manifold
  * object itself, or both carry a `config` that is deeply equal
  * (`util.isDeepStrictEqual`) and their `when` (compared in normal form) and
- * every other field that is not a function (`stopTimeout` and the like) are
- * equal. Functions are not compared: a daemon that rebuilds its manifolds from
+ * every other manifold field that is not a function on both sides
+ * (`stopTimeout`, `heartbeatTimeout` and the like) are equal. Functions are not compared: a daemon that rebuilds its manifolds from
  * the same configuration creates new closures each time. Anything else is
  * replaced, with its reasons.
  *
@@ -410,22 +410,16 @@ function differences(old: PlanEntry, next: PlanEntry, normal: Map<string, string
   const newWhen = normalWhen(read(after, "when"), normal);
   if (oldWhen !== newWhen) changes.push(`when changed: ${showWhen(oldWhen)} -> ${showWhen(newWhen)}`);
 
-  // Own enumerable keys, as Object.keys lists them, without allocating the list.
-  for (const key in before) {
-    if (!isOption(key) || !hasOwn.call(before, key)) continue;
-    optionChange(key, read(before, key), read(after, key), changes);
-  }
-  for (const key in after) {
-    if (!isOption(key) || !hasOwn.call(after, key) || hasOwnEnumerable.call(before, key)) continue;
-    optionChange(key, undefined, read(after, key), changes);
-  }
+  for (const key of OPTION_KEYS) optionChange(key, read(before, key), read(after, key), changes);
   return changes.length > 0 ? changes : undefined;
 }
 
-/** Everything but inputs, config and when (compared on their own) is a per-manifold option. */
-function isOption(key: string): boolean {
-  return key !== "inputs" && key !== "config" && key !== "when";
-}
+/**
+ * The fields compared as per-manifold options: every manifold field but
+ * inputs, config and when, which are compared on their own (install refuses
+ * any other key). Read by property access, so a class's getters count.
+ */
+const OPTION_KEYS: readonly string[] = MANIFOLD_KEYS.filter((key) => key !== "inputs" && key !== "config" && key !== "when");
 
 /** Adds why option `key` changed from `a` to `b`, if it did; two functions are never a change. */
 function optionChange(key: string, a: unknown, b: unknown, changes: string[]): void {
@@ -435,69 +429,13 @@ function optionChange(key: string, a: unknown, b: unknown, changes: string[]): v
   changes.push(same === false ? `${key} changed: ${showOption(a)} -> ${showOption(b)}` : `${key} could not be compared (${same}), so it counts as changed`);
 }
 
-/** {@link sameData}, or what went wrong if reading the values threw (a getter, a revoked proxy). */
+/** `util.isDeepStrictEqual(a, b)`, or what went wrong if reading the values threw (a getter, a revoked proxy). */
 function compare(a: unknown, b: unknown): boolean | string {
   try {
-    return sameData(a, b);
+    return isDeepStrictEqual(a, b);
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
-}
-
-/**
- * Exactly `util.isDeepStrictEqual(a, b)`, with a fast path for the data a
- * configuration usually is (primitives, plain objects and arrays): a plan
- * compares the config of every manifold that stays, and util's general
- * algorithm costs several times more on such data. Anything the fast path
- * is not sure of (other classes, symbol keys, holes, cycles, very large or
- * deep values) goes to util, so the answer is always util's.
- * @internal
- */
-export function sameData(a: unknown, b: unknown): boolean {
-  const budget = { left: FAST_PATH_BUDGET };
-  const fast = plainEqual(a, b, budget, 0);
-  return fast === UNSURE ? isDeepStrictEqual(a, b) : fast === EQUAL;
-}
-
-const UNEQUAL = 0;
-const EQUAL = 1;
-const UNSURE = 2;
-type Verdict = typeof UNEQUAL | typeof EQUAL | typeof UNSURE;
-/** Values the fast path visits, and how deep it goes, before it leaves the rest to util (which handles cycles). */
-const FAST_PATH_BUDGET = 10_000;
-const FAST_PATH_DEPTH = 64;
-const hasOwnEnumerable = Object.prototype.propertyIsEnumerable;
-const hasOwn = Object.prototype.hasOwnProperty;
-
-function plainEqual(a: unknown, b: unknown, budget: { left: number }, depth: number): Verdict {
-  // util's strict mode compares primitives with Object.is (NaN equals NaN, 0 differs from -0).
-  if (Object.is(a, b)) return EQUAL;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return UNEQUAL;
-  if (--budget.left < 0 || depth > FAST_PATH_DEPTH) return UNSURE;
-  const prototype = Object.getPrototypeOf(a) as object | null;
-  if (prototype !== Object.getPrototypeOf(b)) return UNEQUAL;
-  if (prototype === Array.prototype) {
-    if (!Array.isArray(a) || !Array.isArray(b)) return UNSURE;
-    if (a.length !== b.length) return UNEQUAL;
-    // Holes, extra keys and symbols: util's rules.
-    if (Object.keys(a).length !== a.length || Object.keys(b).length !== b.length) return UNSURE;
-    if (Object.getOwnPropertySymbols(a).length > 0 || Object.getOwnPropertySymbols(b).length > 0) return UNSURE;
-    for (let i = 0; i < a.length; i++) {
-      const verdict = plainEqual(a[i], b[i], budget, depth + 1);
-      if (verdict !== EQUAL) return verdict;
-    }
-    return EQUAL;
-  }
-  if (prototype !== Object.prototype && prototype !== null) return UNSURE;
-  if (Object.getOwnPropertySymbols(a).length > 0 || Object.getOwnPropertySymbols(b).length > 0) return UNSURE;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return UNEQUAL;
-  for (const key of keys) {
-    if (!hasOwnEnumerable.call(b, key)) return UNEQUAL;
-    const verdict = plainEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], budget, depth + 1);
-    if (verdict !== EQUAL) return verdict;
-  }
-  return EQUAL;
 }
 
 /** `inputs changed: +added -removed`, in the order each list has them; `undefined` when the sets are equal. */

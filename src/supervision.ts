@@ -15,9 +15,9 @@ export type HeartbeatAction = "restart" | "report";
 
 /** At most `count` failures within `within` ms; one more quarantines the manifold. */
 export interface RestartLimit {
-  /** Failures allowed within the window (a whole number >= 1). */
+  /** Failures allowed within the window: a whole number, at least 1. */
   readonly count: number;
-  /** The window in milliseconds (> 0). */
+  /** The window in milliseconds, more than 0. */
   readonly within: number;
 }
 

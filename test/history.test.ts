@@ -4,7 +4,7 @@
  * state; and the metrics hook's start, stop and bounce calls.
  */
 import { describe, expect, it } from "vitest";
-import { BounceError, MissingError, type StopOutcome } from "../src/index.js";
+import { BounceError, createWorker, MissingError, type StopOutcome } from "../src/index.js";
 import { entry, failOnUnhandledRejections, iso, makeEngine, settle, stop, TestWorker, valueManifold, controlled } from "./fixtures.js";
 
 failOnUnhandledRejections();
@@ -120,6 +120,94 @@ describe("the metrics hook", () => {
     await settle();
     expect(entry(engine, "a").state).toBe("started");
     expect(warnings).toEqual(['metrics.recordStart("a") threw: registry full']);
+    await stop(engine);
+  });
+
+  it("recordStop and recordBounce that throw are reported and ignored too: the restart and the bounce still happen", async () => {
+    const warnings: string[] = [];
+    const logger = { debug: () => undefined, info: () => undefined, warn: (message: string) => warnings.push(message), error: () => undefined };
+    const { engine } = makeEngine({
+      logger,
+      errorDelay: 0,
+      metrics: {
+        recordStop: () => {
+          throw new Error("stop counter gone");
+        },
+        recordBounce: () => {
+          throw "not even an Error";
+        },
+      },
+    });
+    const a = controlled();
+    const b = controlled(["a"]);
+    engine.installAll({ a: a.manifold, b: b.manifold });
+    await settle();
+    a.workers[0]?.fail(new Error("reset"));
+    await settle();
+    expect(a.workers).toHaveLength(2);
+    expect(b.workers).toHaveLength(2);
+    expect(entry(engine, "b")).toMatchObject({ state: "started", startCount: 2 });
+    expect(warnings).toContain('metrics.recordStop("a") threw: stop counter gone');
+    expect(warnings.some((warning) => warning.startsWith('metrics.recordBounce("b") threw: ') && warning.includes("not even an Error"))).toBe(true);
+    await stop(engine);
+  });
+
+  it("a start that fails is a stop with outcome error and its message (it never ran: no recordStart before it)", async () => {
+    const calls: string[] = [];
+    const { engine, clock } = makeEngine({
+      errorDelay: 100,
+      backoffFactor: 0,
+      metrics: {
+        recordStart: (name: string) => calls.push(`start ${name}`),
+        recordStop: (name: string, outcome: StopOutcome, error?: string) => calls.push(`stop ${name} ${outcome}${error === undefined ? "" : ` ${error}`}`),
+      },
+    });
+    let attempts = 0;
+    engine.install("dial", {
+      inputs: [],
+      start: () => {
+        if (++attempts === 1) throw new Error("connection refused");
+        return new TestWorker();
+      },
+    });
+    await settle();
+    await clock.advance(100);
+    expect(calls).toEqual(["stop dial error connection refused", "start dial"]);
+    await stop(engine);
+    expect(calls.at(-1)).toBe("stop dial killed");
+  });
+});
+
+describe("bookkeeping across uninstalls, kills and fatal errors", () => {
+  it("a fatal error counts as a failure; a worker the engine killed does not, whatever it returned", async () => {
+    const boom = new Error("disk on fire");
+    const { engine, clock } = makeEngine({ isFatal: (error) => error === boom });
+    const a = controlled();
+    // b's worker ends with an error of its own when killed: still a kill, not a failure.
+    const interrupted = (signal: AbortSignal) => new Promise<void>((_, reject) => signal.addEventListener("abort", () => reject(new Error("interrupted"))));
+    engine.installAll({ a: a.manifold, b: { inputs: [], start: () => createWorker(interrupted) } });
+    await settle();
+    await clock.advance(500);
+    a.workers[0]?.fail(boom);
+    await expect(engine.wait()).rejects.toBe(boom);
+    expect(entry(engine, "a")).toMatchObject({ failureCount: 1, lastFailures: [{ error: "disk on fire", time: iso(clock.now()) }] });
+    expect(entry(engine, "b")).toMatchObject({ failureCount: 0, lastFailures: [], error: "interrupted" });
+    expect(engine.report().totals).toEqual({ starts: 2, failures: 1, bounces: 0 });
+  });
+
+  it("a name installed again starts its own count, while the engine's totals keep counting", async () => {
+    const { engine, clock } = makeEngine({ errorDelay: 10, backoffFactor: 0 });
+    const first = controlled();
+    engine.install("a", first.manifold);
+    await settle();
+    first.workers[0]?.fail(new Error("first life"));
+    await clock.advance(10);
+    await engine.uninstall("a");
+    const second = controlled();
+    engine.install("a", second.manifold);
+    await settle();
+    expect(entry(engine, "a")).toMatchObject({ startCount: 1, restartCount: 0, failureCount: 0, lastFailures: [] });
+    expect(engine.report().totals).toEqual({ starts: 3, failures: 1, bounces: 0 });
     await stop(engine);
   });
 });

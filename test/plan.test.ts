@@ -5,9 +5,8 @@
  */
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
-import { CycleError, resource, valueWorker, type Manifold, type Manifolds, type Plan } from "../src/index.js";
-import { isDeepStrictEqual } from "node:util";
-import { computePlan, sameData, type InstalledSet, type PlanEntry } from "../src/plan.js";
+import { CycleError, resource, valueWorker, type Manifold, type Manifolds, type Plan, type Worker } from "../src/index.js";
+import { computePlan, type InstalledSet, type PlanEntry } from "../src/plan.js";
 import { nameOf } from "../src/resource.js";
 import { selectByConditions as selectList } from "../src/when.js";
 
@@ -120,6 +119,18 @@ describe.each([
       expect(p.replace).toEqual([]);
     });
 
+    it("compares configs as util.isDeepStrictEqual does: cycles, Maps, Dates, NaN", () => {
+      const config = (): Record<string, unknown> => {
+        const value: Record<string, unknown> = { when: new Date(0), peers: new Map([["a", { port: 1 }]]), ratio: Number.NaN };
+        value.self = value;
+        return value;
+      };
+      expect(plan({ a: m([], { config: config() }) }, { a: m([], { config: config() }) }).keep).toEqual(["a"]);
+      const other = config();
+      (other.peers as Map<string, unknown>).set("b", {});
+      expect(plan({ a: m([], { config: config() }) }, { a: m([], { config: other }) }).reasons.a).toBe("config changed");
+    });
+
     it("replaces a new object without config (there is nothing to compare it by)", () => {
       const p = plan({ db: m([]) }, { db: m([]) });
       expect(p.replace).toEqual(["db"]);
@@ -139,10 +150,28 @@ describe.each([
       ['heartbeatAction changed: "restart" -> "kill"', { config: 1, heartbeatAction: "restart" }, { config: 1, heartbeatAction: "kill" }],
       ["restartLimit changed: a new value -> a new value", { config: 1, restartLimit: { count: 3 } }, { config: 1, restartLimit: { count: 4 } }],
       ["config changed; stopTimeout changed: 1 -> 2", { config: 1, stopTimeout: 1 }, { config: 2, stopTimeout: 2 }],
+      ["output changed: (none) -> a function", { config: 1 }, { config: 1, output: () => 1 }],
+      ["quarantineTime changed: 0 -> 1000", { config: 1, quarantineTime: 0 }, { config: 1, quarantineTime: 1000 }],
     ])("replaces, saying %j", (reason, before, after) => {
       const p = plan({ a: m(["x"], before) }, { a: m(["x"], after) }, ["a", "b"]);
       expect(p.replace).toEqual(["a"]);
       expect(p.reasons.a).toBe(reason);
+    });
+
+    it("reads options through getters, as the engine does (a class-based manifold)", () => {
+      class Service {
+        readonly inputs: string[] = [];
+        readonly config = { port: 1 };
+        constructor(readonly timeout: number) {}
+        get stopTimeout(): number {
+          return this.timeout;
+        }
+        start(): Worker {
+          return valueWorker(0);
+        }
+      }
+      expect(plan({ a: new Service(5) as unknown as Manifold }, { a: new Service(5) as unknown as Manifold }).keep).toEqual(["a"]);
+      expect(plan({ a: new Service(5) as unknown as Manifold }, { a: new Service(6) as unknown as Manifold }).reasons.a).toBe("stopTimeout changed: 5 -> 6");
     });
 
     it("compares when in normal form: a&b and ( a & b ) are the same", () => {
@@ -288,67 +317,6 @@ describe.each([
   });
 });
 
-describe("sameData: util.isDeepStrictEqual, faster on plain data", () => {
-  it.each([
-    [{ a: 1, b: [1, 2, { c: "x" }] }, { b: [1, 2, { c: "x" }], a: 1 }],
-    [{ a: 1 }, { a: 1, b: undefined }],
-    [[1, 2], [1, 2, 3]],
-    [{ a: Number.NaN }, { a: Number.NaN }],
-    [{ a: 0 }, { a: -0 }],
-    [{ a: 1 }, { a: "1" }],
-    [Object.assign(Object.create(null) as object, { a: 1 }), { a: 1 }],
-    [new Date(5), new Date(5)],
-    [new Map([[1, { a: 1 }]]), new Map([[1, { a: 1 }]])],
-    [[, 1], [undefined, 1]], // eslint-disable-line no-sparse-arrays
-    [{ [Symbol.for("k")]: 1 }, { [Symbol.for("k")]: 2 }],
-  ])("agrees with util on %o and %o", (a, b) => {
-    expect(sameData(a, b)).toBe(isDeepStrictEqual(a, b));
-    expect(sameData(b, a)).toBe(isDeepStrictEqual(b, a));
-  });
-
-  it("agrees with util on cyclic values and on values too large for the fast path", () => {
-    const a: Record<string, unknown> = { x: 1 };
-    a.self = a;
-    a.again = a;
-    const b: Record<string, unknown> = { x: 1 };
-    b.self = b;
-    b.again = b;
-    expect(sameData(a, b)).toBe(isDeepStrictEqual(a, b));
-    const big = Array.from({ length: 20_000 }, (_, i) => ({ i }));
-    expect(sameData(big, structuredClone(big))).toBe(true);
-    expect(sameData(big, [...big.slice(0, -1), { i: -1 }])).toBe(false);
-  });
-
-  it("agrees with util on random values, their clones and near-clones", () => {
-    const anything = fc.anything({
-      withBoxedValues: true,
-      withMap: true,
-      withSet: true,
-      withNullPrototype: true,
-      withSparseArray: true,
-      withDate: true,
-      withTypedArray: true,
-      withObjectString: true,
-      maxDepth: 4,
-    });
-    fc.assert(
-      fc.property(anything, anything, (a, b) => {
-        expect(sameData(a, b)).toBe(isDeepStrictEqual(a, b));
-        let clone: unknown;
-        try {
-          clone = structuredClone(a);
-        } catch {
-          return; // not cloneable (a symbol, say): the pair above covered it
-        }
-        expect(sameData(a, clone)).toBe(isDeepStrictEqual(a, clone));
-        expect(sameData({ wrap: [a, 1] }, { wrap: [clone, 1] })).toBe(isDeepStrictEqual({ wrap: [a, 1] }, { wrap: [clone, 1] }));
-        expect(sameData({ wrap: [a, 1] }, { wrap: [clone, 2] })).toBe(false);
-      }),
-      { numRuns: 3000 },
-    );
-  });
-});
-
 // ---------------------------------------------------------------------------
 // Property: random current and desired graphs
 
@@ -459,6 +427,77 @@ describe("property: applying the plan by hand gives the desired set", () => {
         expect(computePlan(withDependents(new Map(after)), { entries: wanted }, 4)).toEqual(again);
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe("property: cycles", () => {
+  /** Installed: acyclic (inputs from earlier names). Desired: any inputs, so cycles happen, often through kept manifolds. */
+  const cyclic = fc
+    .record({
+      installedInputs: fc.tuple(...POOL.map((_, i) => inputsFor(i))),
+      present: fc.array(fc.boolean(), { minLength: POOL.length, maxLength: POOL.length }),
+      desiredInputs: fc.array(fc.option(fc.subarray(POOL, { maxLength: 2 }), { nil: undefined, freq: 3 }), { minLength: POOL.length, maxLength: POOL.length }),
+      wanted: fc.array(fc.boolean(), { minLength: POOL.length, maxLength: POOL.length }),
+    })
+    .map(({ installedInputs, present, desiredInputs, wanted }) => {
+      const installed: Manifolds = {};
+      const desired: Manifolds = {};
+      POOL.forEach((name, i) => {
+        if (present[i]) installed[name] = m(installedInputs[i] as string[]);
+        if (!wanted[i]) return;
+        const inputs = (desiredInputs[i] ?? installedInputs[i]) as string[];
+        // Unchanged inputs keep the installed object (kept); new ones replace it.
+        desired[name] = desiredInputs[i] === undefined && installed[name] !== undefined ? (installed[name] as Manifold) : m(inputs.filter((input) => input !== name));
+      });
+      return { installed, desired };
+    });
+
+  /** Whether the desired graph has a cycle, by repeatedly removing manifolds with no desired inputs left. */
+  function hasCycle(desired: Manifolds): boolean {
+    const left = new Map(Object.entries(desired).map(([name, manifold]) => [name, manifold.inputs.map((input) => nameOf(input) as string)]));
+    for (let removed = true; removed; ) {
+      removed = false;
+      for (const [name, inputs] of left) {
+        if (inputs.every((input) => !left.has(input))) {
+          left.delete(name);
+          removed = true;
+        }
+      }
+    }
+    return left.size > 0;
+  }
+
+  it("both walks throw a CycleError exactly when the desired graph has a cycle, and name a real one", () => {
+    fc.assert(
+      fc.property(cyclic, ({ installed, desired }) => {
+        useDependents = false;
+        const wanted = entries(desired);
+        const outcomes = [installedOf(installed), withDependents(installedOf(installed))].map((set) => {
+          try {
+            return computePlan(set, { entries: wanted }, 0);
+          } catch (error) {
+            return error;
+          }
+        });
+        const cycle = hasCycle(desired);
+        for (const outcome of outcomes) {
+          if (!cycle) {
+            expect(outcome).not.toBeInstanceOf(Error);
+            continue;
+          }
+          expect(outcome).toBeInstanceOf(CycleError);
+          const names = (outcome as CycleError).cycle;
+          expect(names[0]).toBe(names[names.length - 1]);
+          for (let k = 0; k + 1 < names.length; k++) {
+            expect(desired[names[k] as string]?.inputs, `${names[k]} -> ${names[k + 1]}`).toContain(names[k + 1]);
+          }
+          // Told from a manifold the plan installs or replaces (the kept ones had no cycle).
+          expect(desired[names[0] as string]).not.toBe(installed[names[0] as string]);
+        }
+        if (!cycle) expect(outcomes[1]).toEqual(outcomes[0]);
+      }),
+      { numRuns: 1500 },
     );
   });
 });

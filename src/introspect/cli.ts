@@ -29,7 +29,8 @@ options    --json           the report as JSON (with --pretty: indented)
            --interval <ms>  polling interval for --watch; default 1000
            --token <token>  bearer token (or MANIFOLD_ENGINE_TOKEN)
            -h, --help       this help
-exit code  0 done, 1 the server could not be read, 2 bad usage`;
+exit code  0 done (and Ctrl-C during --watch), 1 the server could not be read,
+           2 bad usage, 130 interrupted`;
 
 interface Options {
   target: Target;
@@ -157,7 +158,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     return await watch(options, io, read);
   } catch (error) {
-    if (io.signal?.aborted === true) return 0;
+    // Ctrl-C: the end of a --watch (0), or an interrupted read (130, as shells report it).
+    if (io.signal?.aborted === true) return options.watch ? 0 : 130;
     const message = error instanceof Error && error.message.startsWith(target.display) ? error.message : connectionHint(target, error);
     io.stderr.write(`manifold-engine: ${message}\n`);
     return 1;
