@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Engine, target } from "./engine.js";
 import { makeGraph } from "./graphs.js";
-import { collect, deadline, machine, median, now, settle } from "./measure.js";
+import { collect, deadline, machine, median, now, settle, settledHeap } from "./measure.js";
 import { makeManifolds, Probe } from "./workload.js";
 import type * as IntrospectApi from "../src/introspect/index.js";
 
@@ -206,8 +206,7 @@ async function coldStart(size: number, mode: Mode): Promise<{ ms: number; cpuMs:
   const engine = new Engine({ errorDelay: 0, bounceDelay: 0, jitter: 0, metrics: probe.metrics });
   const server = mode === "off" ? undefined : await introspect(engine, { path: socketPath });
   const attached = mode === "10 reading" ? await clients(10, false) : mode === "1 never reading" ? await clients(1, true) : undefined;
-  collect();
-  const heapBefore = process.memoryUsage().heapUsed;
+  const heapBefore = settledHeap();
   const cpuBefore = process.cpuUsage();
   const started = now();
   engine.installAll(manifolds);
@@ -216,12 +215,13 @@ async function coldStart(size: number, mode: Mode): Promise<{ ms: number; cpuMs:
   const cpu = process.cpuUsage(cpuBefore);
   // Let the event batches of the start be written (or queued, or dropped) before looking at the heap.
   await settle(20);
-  collect();
-  const heap = process.memoryUsage().heapUsed - heapBefore;
+  const heap = settledHeap() - heapBefore;
   await attached?.done();
   await server?.close();
   engine.kill();
   await engine.wait();
+  // Closed sockets let go of the server (and so of the engine) only once their close callbacks have run.
+  await settle(5);
   return { ms, cpuMs: (cpu.user + cpu.system) / 1000, heap };
 }
 

@@ -102,6 +102,7 @@ function makeChange(graph: Graph, replace: number, remove: number, add: number):
   });
   const none: readonly PlanEntry[] = [];
   const withDependents: InstalledSet = {
+    size: installed.size,
     get: (name) => installed.get(name),
     values: () => installed.values(),
     dependents: (name) => dependents.get(name) ?? none,

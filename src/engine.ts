@@ -133,8 +133,10 @@ export class Engine implements Worker, Reporter {
 
   /** The manifolds `when` keeps for `requirements`, checked as install checks them; and the ones it leaves out. */
   #select(manifolds: Manifolds, requirements: Iterable<string> | undefined): { batch: CheckedManifold[]; skipped: SkippedManifold[] } {
-    const selection = selectByConditions(manifolds, requirements);
-    return { batch: selection.kept.map(({ name, manifold }) => checkManifold(name, manifold)), skipped: [...selection.skipped] };
+    const selection = selectByConditions(manifolds, requirements, checkManifold);
+    // A manifold its `when` leaves out is still checked: a malformed one is a bug whatever the requirements.
+    for (const { name } of selection.skipped) checkManifold(name, manifolds[name]);
+    return { batch: [...selection.kept], skipped: [...selection.skipped] };
   }
 
   /**

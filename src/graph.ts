@@ -133,6 +133,11 @@ export class Graph<N extends GraphNode> {
     return this.#absent;
   }
 
+  /** The installed nodes listing `name` as an input, whether or not `name` is installed. */
+  dependentsOf(name: string): Iterable<N> {
+    return this.#slots.get(name)?.dependents ?? NONE;
+  }
+
   /** Every installed name. */
   *names(): IterableIterator<string> {
     for (const node of this.#installed) yield node.name;

@@ -232,9 +232,15 @@ export class EngineLoop {
   }
 
   /** The installed nodes by name, as a plan reads them (name, manifold, inputs). */
-  get installed(): { get(name: string): ManifoldNode | undefined; values(): Iterable<ManifoldNode> } {
+  get installed(): {
+    get(name: string): ManifoldNode | undefined;
+    values(): Iterable<ManifoldNode>;
+    readonly size: number;
+    dependents(name: string): Iterable<ManifoldNode>;
+  } {
     const graph = this.#graph;
-    return { get: (name) => graph.get(name), values: () => graph.nodes() };
+    // `size` and `dependents` let a plan start from the changes rather than walk the whole graph.
+    return { get: (name) => graph.get(name), values: () => graph.nodes(), size: graph.size, dependents: (name) => graph.dependentsOf(name) };
   }
 
   /** Resolves once no node is scheduled, starting or stopping (see `isBusy`). */

@@ -38,6 +38,8 @@ export interface InstalledSet {
   get(name: string): PlanEntry | undefined;
   /** Every installed entry. */
   values(): Iterable<PlanEntry>;
+  /** How many entries are installed. Optional: with it, a plan that keeps or replaces all of them skips looking for the absent. */
+  readonly size?: number | undefined;
   /**
    * The installed entries that list `name` among their inputs (whether or not
    * `name` is installed). Optional: with it, restarts and cycles are found by
@@ -154,7 +156,9 @@ export function computePlan(
   }
 
   const uninstall: string[] = [];
-  for (const old of installed.values()) if (!index.has(old.name)) uninstall.push(old.name);
+  if (installed.size === undefined || installed.size !== keep.length + replace.length) {
+    for (const old of installed.values()) if (!index.has(old.name)) uninstall.push(old.name);
+  }
 
   const restart =
     installed.dependents === undefined

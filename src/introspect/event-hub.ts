@@ -195,11 +195,11 @@ export class EventHub {
     const lastId = (pending[pending.length - 1] as IntrospectionEvent).id;
     let bytes = 0;
     for (const message of messages) bytes += message.length;
-    let joined: string | undefined;
+    let joined: Buffer | undefined;
     for (const [client, state] of this.#clients) {
       if (state.lastId < firstId && bytes <= MAX_BATCH) {
-        // The usual case: the client has none of them yet; one write for the whole batch.
-        joined ??= messages.join("");
+        // The usual case: the client has none of them yet; one write for the whole batch, encoded once for all clients.
+        joined ??= Buffer.from(messages.join(""), "utf8");
         client.sendBatch(messages, joined);
         state.lastId = lastId;
         continue;

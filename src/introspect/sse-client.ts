@@ -114,7 +114,7 @@ export class SseClient {
    * the socket accepts it, or each into the queue while it is blocked (so
    * that drops are counted per message).
    */
-  sendBatch(messages: readonly string[], joined: string): void {
+  sendBatch(messages: readonly string[], joined: Buffer): void {
     if (this.#closed) return;
     if (!this.#blocked) {
       this.#write(joined);
@@ -123,7 +123,7 @@ export class SseClient {
     for (const message of messages) if (this.#queue.push(message)) this.#dropped++;
   }
 
-  #write(message: string): void {
+  #write(message: string | Buffer): void {
     try {
       if (!this.#res.write(message)) this.#blocked = true;
     } catch {
