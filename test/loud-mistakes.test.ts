@@ -134,3 +134,17 @@ describe("logging", () => {
     expect(written.some((line) => line.includes("manifold-engine:debug"))).toBe(false);
   });
 });
+
+describe("a malformed manifold that its when leaves out", () => {
+  it("is refused all the same, naming it, and nothing is installed", async () => {
+    const { engine } = makeEngine();
+    expect(() =>
+      engine.installAll(
+        { good: valueManifold(1), bad: { inputs: "db", when: "never", start: () => valueWorker(0) } as never },
+        { requirements: [] },
+      ),
+    ).toThrow(/manifold "bad"/);
+    expect(Object.keys(engine.report().manifolds)).toEqual([]);
+    await stop(engine);
+  });
+});
