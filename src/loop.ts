@@ -79,6 +79,8 @@ export class EngineLoop {
   readonly #observers: TransitionObserver[] = [];
 
   #lifecycle = Lifecycle.Running;
+  /** The id of the next node installed (see `ManifoldNode.id`). */
+  #nextId = 0;
   /** Made when the kill message is handled. */
   #shutdown: ShutdownOrder | undefined = undefined;
   /** Callers (applies) waiting for a removed node to settle or become stuck. */
@@ -183,7 +185,7 @@ export class EngineLoop {
 
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
   #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
-    const node = new ManifoldNode(name, manifold, inputs, now);
+    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now);
     this.#graph.add(node);
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
     const defaults = this.#config.supervision;
@@ -268,7 +270,7 @@ export class EngineLoop {
     this.#refuseIfStopping(() => "the desired manifolds");
     // Counted while the removed nodes are still in the graph: who must stop before whom.
     const changed = new Set<ManifoldNode>([...remove, ...restart]);
-    const order = new ShutdownOrder(changed, changed);
+    const order = new ShutdownOrder(changed, this.#nextId, changed);
     const stopped: Promise<void>[] = [];
     const stoppedOrStuck: Promise<void>[] = [];
     for (const node of remove) {
@@ -929,7 +931,7 @@ export class EngineLoop {
         this.#refresh(node);
       }
     }
-    const shutdown = (this.#shutdown = new ShutdownOrder(this.#graph.nodes()));
+    this.#shutdown = new ShutdownOrder(this.#graph.nodes(), this.#nextId);
     this.#observer?.engineStopping();
     for (const node of nodes) {
       if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
@@ -954,6 +956,7 @@ export class EngineLoop {
 
   #mayStopNow(node: ManifoldNode): boolean {
     if (this.#shutdown !== undefined && !this.#shutdown.mayStop(node)) return false;
+    if (this.#applyOrders.size === 0) return true; // (no iterator made: this runs once per worker at shutdown)
     for (const order of this.#applyOrders) if (!order.mayStop(node)) return false;
     return true;
   }

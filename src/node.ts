@@ -42,6 +42,8 @@ export function waitsForStart(phase: Phase): boolean {
 
 /** @internal */
 export class ManifoldNode {
+  /** Unique per engine, in install order: an index for per-node arrays (shutdown.ts). */
+  readonly id: number;
   readonly name: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly manifold: Manifold<any, any>;
@@ -99,7 +101,8 @@ export class ManifoldNode {
   supervision: SupervisionRecord | undefined = undefined;
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  constructor(name: string, manifold: Manifold<any, any>, inputs: readonly string[], now: number) {
+  constructor(id: number, name: string, manifold: Manifold<any, any>, inputs: readonly string[], now: number) {
+    this.id = id;
     this.name = name;
     this.manifold = manifold;
     this.inputs = inputs;

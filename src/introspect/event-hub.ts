@@ -190,13 +190,25 @@ export class EventHub {
     const pending = this.#pending;
     if (pending.length === 0) return;
     this.#pending = [];
-    const messages = pending.map(eventMessage);
     const firstId = (pending[0] as IntrospectionEvent).id;
     const lastId = (pending[pending.length - 1] as IntrospectionEvent).id;
+    // Serialised only if some client takes them now: a client that is not reading gets the objects queued.
+    let messages: string[] | undefined;
     let bytes = 0;
-    for (const message of messages) bytes += message.length;
     let joined: Buffer | undefined;
     for (const [client, state] of this.#clients) {
+      if (client.blocked) {
+        for (const event of pending) {
+          if (event.id <= state.lastId) continue;
+          state.lastId = event.id;
+          client.enqueue(event);
+        }
+        continue;
+      }
+      if (messages === undefined) {
+        messages = pending.map(eventMessage);
+        for (const message of messages) bytes += message.length;
+      }
       if (state.lastId < firstId && bytes <= MAX_BATCH) {
         // The usual case: the client has none of them yet; one write for the whole batch, encoded once for all clients.
         joined ??= Buffer.from(messages.join(""), "utf8");
@@ -247,7 +259,7 @@ export class EventHub {
       res.end(this.#endMessage());
       return true;
     }
-    const client = new SseClient(res, this.#options.clientBuffer, (gone) => this.#remove(gone));
+    const client = new SseClient(res, this.#options.clientBuffer, (gone) => this.#remove(gone), eventMessage);
     this.#clients.set(client, { lastId });
     this.#startKeepAlive();
     return true;

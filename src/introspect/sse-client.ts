@@ -5,19 +5,25 @@
  * makes the process buffer without bound. Messages go straight to the socket
  * while it accepts them (a batch of up to 256 kB in one write); once the
  * socket reports back-pressure (`write` returns false), they wait in a queue
- * of at most `capacity` messages. When
- * the queue is full the oldest message is dropped and counted; when the
- * socket drains, the client first gets one `dropped` message with that count
- * (`event: dropped`, `data: {"dropped":N}`), then the queued messages. A
- * client therefore always sees the newest events, and knows how many it
- * missed. Disconnecting slow clients was the alternative; dropping keeps a
- * browser tab on a busy engine useful.
+ * of at most `capacity` messages. When the queue is full the oldest message
+ * is dropped and counted; when the socket drains, the client first gets one
+ * `dropped` message with that count (`event: dropped`, `data:
+ * {"dropped":N}`), then the queued messages. A client therefore always sees
+ * the newest events, and knows how many it missed. Disconnecting slow
+ * clients was the alternative; dropping keeps a browser tab on a busy engine
+ * useful. Queued events are kept as the engine's objects and serialised only
+ * when they are written, so a client that never reads costs a queue push per
+ * event and no serialisation.
  */
 import type { ServerResponse } from "node:http";
+import type { IntrospectionEvent } from "./types.js";
 
-/** A bounded queue of strings that drops its oldest entry when full. */
+/** What waits in a client's queue: an event (serialised when written) or a ready message. */
+type Item = IntrospectionEvent | string;
+
+/** A bounded queue that drops its oldest entry when full. */
 class DroppingQueue {
-  #items: string[] = [];
+  #items: Item[] = [];
   #head = 0;
 
   constructor(readonly capacity: number) {}
@@ -27,7 +33,7 @@ class DroppingQueue {
   }
 
   /** Adds `item`; returns true when the oldest item had to be dropped to make room. */
-  push(item: string): boolean {
+  push(item: Item): boolean {
     if (this.capacity <= 0) return true;
     let dropped = false;
     if (this.length >= this.capacity) {
@@ -43,7 +49,7 @@ class DroppingQueue {
     return dropped;
   }
 
-  shift(): string | undefined {
+  shift(): Item | undefined {
     if (this.length === 0) return undefined;
     const item = this.#items[this.#head];
     this.#items[this.#head++] = "";
@@ -65,6 +71,7 @@ export class SseClient {
   readonly #res: ServerResponse;
   readonly #queue: DroppingQueue;
   readonly #onClose: (client: SseClient) => void;
+  readonly #serialize: (event: IntrospectionEvent) => string;
   #dropped = 0;
   #blocked = false;
   #closed = false;
@@ -73,11 +80,13 @@ export class SseClient {
    * @param res - the response, headers already sent.
    * @param capacity - messages kept while the socket is blocked.
    * @param onClose - called once when the client goes away or is ended.
+   * @param serialize - an event as its SSE message, for queued events.
    */
-  constructor(res: ServerResponse, capacity: number, onClose: (client: SseClient) => void) {
+  constructor(res: ServerResponse, capacity: number, onClose: (client: SseClient) => void, serialize: (event: IntrospectionEvent) => string) {
     this.#res = res;
     this.#queue = new DroppingQueue(capacity);
     this.#onClose = onClose;
+    this.#serialize = serialize;
     res.on("drain", () => this.#drain());
     res.on("close", () => this.#finish());
     // A socket error ends the response; "close" follows and cleans up.
@@ -97,6 +106,17 @@ export class SseClient {
   /** True once the response has ended or the client went away. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** True while the socket reports back-pressure: what is sent now waits in the queue. */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /** Queues `event` (to be serialised when written); only while blocked, else use send or sendBatch. */
+  enqueue(event: IntrospectionEvent): void {
+    if (this.#closed) return;
+    if (this.#queue.push(event)) this.#dropped++;
   }
 
   /** Sends one complete SSE message ("id: …\ndata: …\n\n"), or queues it while the socket is blocked. */
@@ -141,7 +161,7 @@ export class SseClient {
     while (!this.#blocked && !this.#closed) {
       const next = this.#queue.shift();
       if (next === undefined) break;
-      this.#write(next);
+      this.#write(typeof next === "string" ? next : this.#serialize(next));
     }
   }
 
