@@ -126,9 +126,11 @@ export class Engine implements Worker, Reporter {
     if (manifolds === null || typeof manifolds !== "object") {
       throw new TypeError(`installAll(manifolds): manifolds must be an object of name -> manifold (got ${describeValue(manifolds)})`);
     }
-    const { batch, skipped } = this.#select(manifolds, checkOptions("installAll", options, ["requirements"]).requirements);
+    const { requirements } = checkOptions("installAll", options, ["requirements"]);
+    const { batch, skipped } = this.#select(manifolds, requirements);
     this.#loop.installBatch(batch);
-    this.#skipped = skipped;
+    // As apply: a call that used requirements (or left something out) says what it left out.
+    if (requirements !== undefined || skipped.length > 0) this.#skipped = skipped;
   }
 
   /** The manifolds `when` keeps for `requirements`, checked as install checks them; and the ones it leaves out. */

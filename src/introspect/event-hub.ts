@@ -26,12 +26,12 @@ export interface EventHubOptions {
 }
 
 /**
- * A batch up to this size (characters) goes to a client in one write; a
- * bigger one message by message, so that a client that cannot take it all
- * is held to its bounded queue (see sse-client.ts) rather than handed a
- * burst of any size.
+ * A batch of up to this many events goes to a client in one write; a bigger
+ * one message by message, so that a client that cannot take it all is held
+ * to its bounded queue (see sse-client.ts), and the rest is not serialised
+ * for it, rather than handed a burst of any size.
  */
-const MAX_BATCH = 256 * 1024;
+const MAX_BATCH = 512;
 
 /** What the SSE clients are told when the stream ends. */
 const END = "event: end\ndata: {}\n\n";
@@ -192,36 +192,30 @@ export class EventHub {
     this.#pending = [];
     const firstId = (pending[0] as IntrospectionEvent).id;
     const lastId = (pending[pending.length - 1] as IntrospectionEvent).id;
-    // Serialised only if some client takes them now: a client that is not reading gets the objects queued.
-    let messages: string[] | undefined;
-    let bytes = 0;
+    // Each event is serialised once, and only if some client takes it now: a client that is not
+    // reading gets the objects queued, serialised when (if ever) they are written.
+    const messages: (string | undefined)[] = new Array<string | undefined>(pending.length);
+    const message = (i: number): string => (messages[i] ??= eventMessage(pending[i] as IntrospectionEvent));
     let joined: Buffer | undefined;
     for (const [client, state] of this.#clients) {
-      if (client.blocked) {
-        for (const event of pending) {
-          if (event.id <= state.lastId) continue;
-          state.lastId = event.id;
-          client.enqueue(event);
+      if (!client.blocked && state.lastId < firstId && pending.length <= MAX_BATCH) {
+        // The usual case: a reading client that has none of them yet: one write for the batch, encoded once for all.
+        if (joined === undefined) {
+          let text = "";
+          for (let i = 0; i < pending.length; i++) text += message(i);
+          joined = Buffer.from(text, "utf8");
         }
-        continue;
-      }
-      if (messages === undefined) {
-        messages = pending.map(eventMessage);
-        for (const message of messages) bytes += message.length;
-      }
-      if (state.lastId < firstId && bytes <= MAX_BATCH) {
-        // The usual case: the client has none of them yet; one write for the whole batch, encoded once for all clients.
-        joined ??= Buffer.from(messages.join(""), "utf8");
-        client.sendBatch(messages, joined);
+        client.sendBatch(joined, pending);
         state.lastId = lastId;
         continue;
       }
       for (let i = 0; i < pending.length; i++) {
-        const id = (pending[i] as IntrospectionEvent).id;
+        const event = pending[i] as IntrospectionEvent;
         // Already sent in the replay this client got when it connected.
-        if (id <= state.lastId) continue;
-        state.lastId = id;
-        client.send(messages[i] as string);
+        if (event.id <= state.lastId) continue;
+        state.lastId = event.id;
+        if (client.blocked) client.enqueue(event);
+        else client.send(message(i));
       }
     }
   }

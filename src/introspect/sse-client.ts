@@ -3,7 +3,7 @@
  *
  * Policy: a client that does not keep up never holds the engine up and never
  * makes the process buffer without bound. Messages go straight to the socket
- * while it accepts them (a batch of up to 256 kB in one write); once the
+ * while it accepts them (a batch of up to 512 events in one write); once the
  * socket reports back-pressure (`write` returns false), they wait in a queue
  * of at most `capacity` messages. When the queue is full the oldest message
  * is dropped and counted; when the socket drains, the client first gets one
@@ -130,17 +130,17 @@ export class SseClient {
   }
 
   /**
-   * Sends several messages: `joined` (their concatenation) in one write while
-   * the socket accepts it, or each into the queue while it is blocked (so
-   * that drops are counted per message).
+   * Sends several events: `joined` (their messages, concatenated) in one
+   * write while the socket accepts it, or each event into the queue while it
+   * is blocked (so that drops are counted per event).
    */
-  sendBatch(messages: readonly string[], joined: Buffer): void {
+  sendBatch(joined: Buffer, events: readonly IntrospectionEvent[]): void {
     if (this.#closed) return;
     if (!this.#blocked) {
       this.#write(joined);
       return;
     }
-    for (const message of messages) if (this.#queue.push(message)) this.#dropped++;
+    for (const event of events) this.enqueue(event);
   }
 
   #write(message: string | Buffer): void {

@@ -485,6 +485,6 @@ const NAME = "apply converges on the desired set, starting exactly the affected 
 
 describe("apply (property, under fc.scheduler)", () => {
   it(NAME, async () => {
-    await assertProperty(NAME, fc.asyncProperty(scenarioArb, schedulerArb, runCase), 300);
+    await assertProperty(NAME, fc.asyncProperty(scenarioArb, schedulerArb, runCase), 500);
   });
 });
