@@ -10,7 +10,7 @@
 import type { Clock } from "./config.js";
 import type { ManifoldNode } from "./node.js";
 import { isoTime, type EngineReport, type ReportHistory } from "./report.js";
-import type { StopOutcome, TransitionObserver } from "./transitions.js";
+import { IgnoringObserver, type StopOutcome } from "./transitions.js";
 
 /** How many failures each manifold's report keeps. */
 export const FAILURES_KEPT = 5;
@@ -57,7 +57,7 @@ function isFailure(outcome: StopOutcome): boolean {
 }
 
 /** @internal */
-export class Bookkeeping implements TransitionObserver, ReportHistory {
+export class Bookkeeping extends IgnoringObserver implements ReportHistory {
   readonly #clock: Clock;
   readonly #startedAt: number;
   readonly #failures = new WeakMap<ManifoldNode, FailureHistory>();
@@ -66,15 +66,16 @@ export class Bookkeeping implements TransitionObserver, ReportHistory {
   #bounces = 0;
 
   constructor(clock: Clock) {
+    super();
     this.#clock = clock;
     this.#startedAt = clock.now();
   }
 
-  started(): void {
+  override started(): void {
     this.#starts++;
   }
 
-  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined): void {
+  override stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined): void {
     if (!isFailure(outcome)) return;
     this.#failureTotal++;
     let history = this.#failures.get(node);
@@ -85,7 +86,7 @@ export class Bookkeeping implements TransitionObserver, ReportHistory {
     history.add(error?.message ?? "unknown error", this.#clock.now());
   }
 
-  bounced(): void {
+  override bounced(): void {
     this.#bounces++;
   }
 
@@ -109,17 +110,4 @@ export class Bookkeeping implements TransitionObserver, ReportHistory {
     return { starts: this.#starts, failures: this.#failureTotal, bounces: this.#bounces };
   }
 
-  installed(): void {}
-  uninstalled(): void {}
-  starting(): void {}
-  scheduled(): void {}
-  fatal(): void {}
-  stuck(): void {}
-  heartbeatMissed(): void {}
-  progress(): void {}
-  quarantined(): void {}
-  released(): void {}
-  stalled(): void {}
-  engineStopping(): void {}
-  engineStopped(): void {}
 }

@@ -6,7 +6,7 @@
 import type { Logger } from "./config.js";
 import { quote, toError } from "./errors.js";
 import type { ManifoldNode } from "./node.js";
-import type { StopOutcome, TransitionObserver } from "./transitions.js";
+import { IgnoringObserver, type StopOutcome } from "./transitions.js";
 
 /** What `EngineConfig.metrics` may offer; every method is optional. */
 export interface MetricsHook {
@@ -19,16 +19,17 @@ export interface MetricsHook {
 }
 
 /** @internal */
-export class MetricsObserver implements TransitionObserver {
+export class MetricsObserver extends IgnoringObserver {
   readonly #hook: MetricsHook;
   readonly #logger: Logger;
 
   constructor(hook: MetricsHook, logger: Logger) {
+    super();
     this.#hook = hook;
     this.#logger = logger;
   }
 
-  started(node: ManifoldNode): void {
+  override started(node: ManifoldNode): void {
     if (this.#hook.recordStart === undefined) return;
     try {
       this.#hook.recordStart(node.name);
@@ -37,7 +38,7 @@ export class MetricsObserver implements TransitionObserver {
     }
   }
 
-  stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined): void {
+  override stopped(node: ManifoldNode, outcome: StopOutcome, error: Error | undefined): void {
     if (this.#hook.recordStop === undefined) return;
     try {
       if (error === undefined) this.#hook.recordStop(node.name, outcome);
@@ -47,7 +48,7 @@ export class MetricsObserver implements TransitionObserver {
     }
   }
 
-  bounced(node: ManifoldNode, cause: ManifoldNode): void {
+  override bounced(node: ManifoldNode, cause: ManifoldNode): void {
     if (this.#hook.recordBounce === undefined) return;
     try {
       this.#hook.recordBounce(node.name, cause.name);
@@ -60,17 +61,4 @@ export class MetricsObserver implements TransitionObserver {
     this.#logger.warn(`metrics.${method}(${quote(name)}) threw: ${toError(error, method).message}`);
   }
 
-  installed(): void {}
-  uninstalled(): void {}
-  starting(): void {}
-  scheduled(): void {}
-  fatal(): void {}
-  stuck(): void {}
-  heartbeatMissed(): void {}
-  progress(): void {}
-  quarantined(): void {}
-  released(): void {}
-  stalled(): void {}
-  engineStopping(): void {}
-  engineStopped(): void {}
 }

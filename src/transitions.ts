@@ -87,6 +87,30 @@ export interface TransitionObserver {
 }
 
 /**
+ * An observer that ignores everything: extend it and override what you need
+ * (bookkeeping and metrics each care about a few transitions).
+ * @internal
+ */
+export class IgnoringObserver implements TransitionObserver {
+  installed(_node: ManifoldNode): void {}
+  uninstalled(_node: ManifoldNode, _by: "call" | "itself"): void {}
+  starting(_node: ManifoldNode): void {}
+  started(_node: ManifoldNode): void {}
+  stopped(_node: ManifoldNode, _outcome: StopOutcome, _error: Error | undefined, _byEngine: boolean): void {}
+  scheduled(_node: ManifoldNode, _delay: number, _reason: ScheduleReason): void {}
+  bounced(_node: ManifoldNode, _cause: ManifoldNode): void {}
+  fatal(_node: ManifoldNode, _error: Error, _worst: boolean): void {}
+  stuck(_node: ManifoldNode): void {}
+  heartbeatMissed(_node: ManifoldNode, _silentFor: number, _action: HeartbeatAction): void {}
+  progress(_node: ManifoldNode): void {}
+  quarantined(_node: ManifoldNode): void {}
+  released(_node: ManifoldNode, _by: "probe" | "restart"): void {}
+  stalled(_late: number): void {}
+  engineStopping(): void {}
+  engineStopped(_error: Error | undefined): void {}
+}
+
+/**
  * Several observers as one, in the order attached. The loop holds a single
  * observer (or none), so attaching a second costs the first nothing extra.
  * @internal
