@@ -6,8 +6,8 @@
  * a second without a reload; the filter filters; clicking a manifold shows
  * its cause chain; hostile names stay text and an injected script does not
  * run (CSP). A screenshot is kept in artifacts/ (gitignored; CI keeps it).
- * Code that runs in the page is passed as strings: this suite's TypeScript
- * has no DOM types.
+ * Predicates that run in the page are functions, never strings: Playwright
+ * compiles a string with `new Function`, which the page's CSP forbids.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +16,16 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createWorker, type Engine, type Worker } from "../src/index.js";
 import { introspect, type IntrospectionServer } from "../src/introspect/index.js";
 import { failOnUnhandledRejections, makeEngine, settle, stop, TestWorker, type TestClock } from "./fixtures.js";
+
+/** The little of the DOM the page functions below use (this suite's TypeScript has no DOM library). */
+interface PageNode {
+  readonly textContent: string | null;
+}
+declare const document: {
+  getElementById(id: string): PageNode | null;
+  querySelector(selector: string): PageNode | null;
+  querySelectorAll(selector: string): { readonly length: number };
+};
 
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "..", "artifacts");
@@ -104,7 +114,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the introspection page in Chromium", () 
   async function load(): Promise<void> {
     await page.goto(server.address);
     await page.waitForSelector("body[data-ready=true]");
-    await page.waitForFunction('document.getElementById("live")?.textContent === "live"');
+    await page.waitForFunction(() => document.getElementById("live")?.textContent === "live");
   }
 
   /** The state each node of the drawn graph shows, by manifold name. */
@@ -141,7 +151,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the introspection page in Chromium", () 
     await page.click('#graph g.node[data-name="api-connection"]');
     await page.waitForSelector("#chain .chain-line");
     // The refetched report follows the events: totals and recent failures included.
-    await page.waitForFunction('document.getElementById("summary")?.textContent?.includes("failures 1") === true');
+    await page.waitForFunction(() => document.getElementById("summary")?.textContent?.includes("failures 1") === true);
     await page.waitForSelector("#detail-failures li");
     await page.screenshot({ path: join(ARTIFACTS, "introspect-failing.png") });
     // And back: the connection restarts after errorDelay, its dependents are bounced and restart.
@@ -154,16 +164,16 @@ describe.skipIf(!existsSync(CHROMIUM))("the introspection page in Chromium", () 
   it("filters by name, state or error", async () => {
     await load();
     await page.fill("#filter", "upl");
-    await page.waitForFunction('document.querySelectorAll("#graph g.node").length === 1');
+    await page.waitForFunction(() => document.querySelectorAll("#graph g.node").length === 1);
     expect(Object.keys(await shownStates())).toEqual(["uploader"]);
     expect(await page.$$eval("#rows tr", (rows) => rows.length)).toBe(1);
     await page.fill("#filter", "STARTED");
-    await page.waitForFunction('document.querySelectorAll("#graph g.node").length === 5');
+    await page.waitForFunction(() => document.querySelectorAll("#graph g.node").length === 5);
     await page.fill("#filter", "no such manifold");
     await page.waitForSelector("#graph p.note");
     expect(await page.textContent("#graph")).toBe("No manifold matches.");
     await page.fill("#filter", "");
-    await page.waitForFunction('document.querySelectorAll("#graph g.node").length === 5');
+    await page.waitForFunction(() => document.querySelectorAll("#graph g.node").length === 5);
   });
 
   it("clicking a manifold shows its report and the chain of causes of its last restart", async () => {
@@ -173,17 +183,17 @@ describe.skipIf(!existsSync(CHROMIUM))("the introspection page in Chromium", () 
     await clock.advance(3000);
     await clock.advance(150);
     await page.waitForSelector('#graph g.node[data-name="uploader"][data-state="started"]');
-    await page.waitForFunction(`document.querySelector('#rows tr[data-name="uploader"] td:nth-child(3)')?.textContent === "3"`);
+    await page.waitForFunction(() => document.querySelector('#rows tr[data-name="uploader"] td:nth-child(3)')?.textContent === "3");
     await page.click('#graph g.node[data-name="uploader"]');
-    await page.waitForFunction(`document.querySelector("#chain .chain-line")?.textContent?.includes("stopped api-connection") === true`);
+    await page.waitForFunction(() => document.querySelector("#chain .chain-line")?.textContent?.includes("stopped api-connection") === true);
     expect(await page.textContent("#detail-name")).toBe("uploader");
     const chain = (await page.textContent("#chain .chain-line")) as string;
     expect(chain).toMatch(/^started uploader \(#3\) <- starting uploader <- .*bounced uploader \(input api-connection\) <- started api-connection \(#2\) <- .*<- stopped api-connection \(error: connection reset by peer\)$/);
     expect(await page.$$eval("#chain ol li", (items) => items.length)).toBe(chain.split(" <- ").length);
     await page.click('#rows tr[data-name="api-connection"]');
-    await page.waitForFunction('document.getElementById("detail-name")?.textContent === "api-connection"');
+    await page.waitForFunction(() => document.getElementById("detail-name")?.textContent === "api-connection");
     // The detail fills in from a fetch of the report: wait for it rather than read it at once.
-    await page.waitForFunction('document.getElementById("detail-failures")?.textContent?.includes("connection reset by peer") === true');
+    await page.waitForFunction(() => document.getElementById("detail-failures")?.textContent?.includes("connection reset by peer") === true);
     expect(await page.textContent("#detail-report")).toContain('"calls": 12');
     expect(await page.textContent("#detail-failures")).toContain("connection reset by peer");
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -200,7 +210,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the introspection page in Chromium", () 
     expect(await page.evaluate("window.pwned")).toBeUndefined();
     expect(await page.$$("#rows img")).toHaveLength(0);
     await page.click(`#rows tr[data-name="${HOSTILE[1]?.replace(/"/g, '\\"')}"]`);
-    await page.waitForFunction(`document.getElementById("detail-name")?.textContent === ${JSON.stringify(HOSTILE[1])}`);
+    await page.waitForFunction((name) => document.getElementById("detail-name")?.textContent === name, HOSTILE[1]);
     expect(errors).toEqual([]);
     // A script slipped into the page by other means does not run: only the page's own script is allowed (by hash).
     await page.evaluate('document.body.append(Object.assign(document.createElement("script"), { textContent: "window.injected = true" }))');

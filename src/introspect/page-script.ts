@@ -278,7 +278,7 @@ export const PAGE_SCRIPT = String.raw`"use strict";
       }
     }
     const workerReport = own(entry, "report");
-    if (workerReport !== undefined) $("detail-report").textContent = JSON.stringify(workerReport, null, 2);
+    $("detail-report").textContent = workerReport === undefined ? "none (no running worker with a report())" : JSON.stringify(workerReport, null, 2);
   }
 
   async function loadChain(name) {
