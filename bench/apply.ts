@@ -30,7 +30,7 @@
 import { parseArgs } from "node:util";
 import type { Manifold, Manifolds, Plan, StartContext } from "../src/index.js";
 import { Engine, target } from "./engine.js";
-import { dependentsOf, makeGraph, type Graph } from "./graphs.js";
+import { dependentsOf, makeGraph, type Graph, mulberry32 } from "./graphs.js";
 import { collect, deadline, machine, median, now } from "./measure.js";
 
 /** CPU time of this process in ms (all threads, GC included): what other processes on a shared machine disturb much less than the wall clock. */
@@ -61,17 +61,6 @@ const REPLACED = 0.01;
 const REMOVED = 0.005;
 const ADDED = 0.005;
 
-/** A reproducible choice (mulberry32, as graphs.ts uses). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Start calls per manifold, by a dense index (graph nodes first, added ones after). */
 class Calls {
@@ -123,7 +112,7 @@ interface Reload {
 
 function makeReload(graph: Graph, calls: Calls): Reload {
   const size = graph.size;
-  const next = random(0xa9917);
+  const next = mulberry32(0xa9917);
   const taken = new Set<number>();
   const pick = (count: number, from: readonly number[]): Set<number> => {
     const chosen = new Set<number>();

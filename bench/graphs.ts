@@ -80,7 +80,7 @@ export function transitiveDependents(graph: Graph, root: number): Set<number> {
 }
 
 /** A small, fast, seedable PRNG (mulberry32): the same graph everywhere. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -27,7 +27,7 @@ import { Engine } from "./engine.js";
 import type { Manifold, Manifolds } from "../src/index.js";
 import { computePlan, type InstalledSet, type Plan, type PlanEntry } from "../src/plan.js";
 import { selectByConditions } from "../src/when.js";
-import { makeGraph, type Graph } from "./graphs.js";
+import { makeGraph, type Graph, mulberry32 } from "./graphs.js";
 import { collect, machine, median, now, Tally } from "./measure.js";
 import { BenchWorker } from "./workload.js";
 
@@ -44,17 +44,6 @@ if (sizes.some((size) => !Number.isInteger(size) || size < 1000) || !Number.isIn
   process.exit(2);
 }
 
-/** A reproducible choice of indices (mulberry32, as graphs.ts uses). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function pick(count: number, size: number, taken: Set<number>, next: () => number): number[] {
   const chosen: number[] = [];
@@ -107,7 +96,7 @@ function makeChange(graph: Graph, replace: number, remove: number, add: number):
     values: () => installed.values(),
     dependents: (name) => dependents.get(name) ?? none,
   };
-  const next = random(0xc4a96e);
+  const next = mulberry32(0xc4a96e);
   const taken = new Set<number>();
   const replaced = new Set(pick(replace, graph.size, taken, next));
   const removed = new Set(pick(remove, graph.size, taken, next));

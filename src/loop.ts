@@ -837,9 +837,10 @@ export class EngineLoop {
         this.#setRestart(node, "none");
       }
     }
+    const removedByName = new Map(remove.map((node) => [node.name, node]));
     for (const node of restart) {
       if (!node.installed) continue;
-      const cause = changedInput(node, changed);
+      const cause = changedInput(node, changed, removedByName);
       if (!node.live) {
         this.#bounce(node, cause ?? node);
         continue;
@@ -1015,14 +1016,21 @@ function isBusy(node: ManifoldNode): boolean {
 }
 
 /** An input of `node` that an apply installs, replaces, removes or restarts: the cause reported for its restart. */
-function changedInput(node: ManifoldNode, changed: ReadonlySet<ManifoldNode>): ManifoldNode | undefined {
+function changedInput(
+  node: ManifoldNode,
+  changed: ReadonlySet<ManifoldNode>,
+  removedByName: ReadonlyMap<string, ManifoldNode>,
+): ManifoldNode | undefined {
   for (const slot of node.inputSlots) {
     const input = slot.node;
     // A new or replacing node (still waiting for its first start) is a change too.
     if (input !== undefined && (input.startCount === 0 || changed.has(input))) return input;
   }
-  // An input that was removed has left the graph: find it among the changed by name.
-  for (const other of changed) if (!other.installed && node.indexOfInput(other.name) >= 0) return other;
+  // An input that was removed has left the graph: find it by name (O(inputs), not O(changed)).
+  for (const name of node.inputs) {
+    const removed = removedByName.get(name);
+    if (removed !== undefined) return removed;
+  }
   return undefined;
 }
 

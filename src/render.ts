@@ -392,7 +392,6 @@ function mermaidLabel(row: Row): string {
 }
 
 function mermaidLines(graph: Graph, scope: string, indent: string, lines: string[], nesting: number): void {
-  const missing = new Map<string, string>();
   graph.rows.forEach((row, index) => {
     const id = nodeId(scope, index);
     const cls = `${row.state}${row.error === undefined ? "" : "Failed"}`;
@@ -407,20 +406,9 @@ function mermaidLines(graph: Graph, scope: string, indent: string, lines: string
     if (nesting + 1 < MAX_NESTING) mermaidLines(row.nested, `${id}_`, `${indent}  `, lines, nesting + 1);
     lines.push(`${indent}end`);
   });
-  graph.rows.forEach((row, index) => {
-    for (const input of row.inputs) {
-      let from: string;
-      const i = graph.byName.get(input);
-      if (i !== undefined) from = nodeId(scope, i);
-      else {
-        from = missing.get(input) ?? `${scope}x${missing.size}`;
-        if (!missing.has(input)) {
-          missing.set(input, from);
-          lines.push(`${indent}${from}["${mermaidText(displayName(input))}<br/>not installed"]:::missing`);
-        }
-      }
-      lines.push(`${indent}${from} --> ${nodeId(scope, index)}`);
-    }
+  forEachEdge(graph, scope, (from, to, missingName) => {
+    if (missingName !== undefined) lines.push(`${indent}${from}["${mermaidText(displayName(missingName))}<br/>not installed"]:::missing`);
+    lines.push(`${indent}${from} --> ${to}`);
   });
 }
 
@@ -483,7 +471,6 @@ function dotNode(row: Row, id: string, indent: string): string {
 }
 
 function dotLines(graph: Graph, scope: string, indent: string, lines: string[], nesting: number): void {
-  const missing = new Map<string, string>();
   graph.rows.forEach((row, index) => {
     const id = nodeId(scope, index);
     if (row.nested === undefined) {
@@ -497,19 +484,33 @@ function dotLines(graph: Graph, scope: string, indent: string, lines: string[], 
     if (nesting + 1 < MAX_NESTING) dotLines(row.nested, `${id}_`, `${indent}  `, lines, nesting + 1);
     lines.push(`${indent}}`);
   });
+  forEachEdge(graph, scope, (from, to, missingName) => {
+    if (missingName !== undefined) {
+      lines.push(`${indent}${from} [label=${dotLabel([displayName(missingName), "not installed"])}, style="rounded,dashed", fillcolor="#ffffff", color="#adb5bd", fontcolor="#6c757d"];`);
+    }
+    lines.push(`${indent}${from} -> ${to};`);
+  });
+}
+
+/**
+ * Calls `edge(from, to)` for every input edge of `graph`, with node ids in
+ * `scope`. An input that is not installed gets one id of its own, and its
+ * first edge passes its name as `missingName`, so that the caller draws it once.
+ */
+function forEachEdge(graph: Graph, scope: string, edge: (from: string, to: string, missingName: string | undefined) => void): void {
+  const missing = new Map<string, string>();
   graph.rows.forEach((row, index) => {
     for (const input of row.inputs) {
-      let from: string;
       const i = graph.byName.get(input);
-      if (i !== undefined) from = nodeId(scope, i);
-      else {
-        from = missing.get(input) ?? `${scope}x${missing.size}`;
-        if (!missing.has(input)) {
-          missing.set(input, from);
-          lines.push(`${indent}${from} [label=${dotLabel([displayName(input), "not installed"])}, style="rounded,dashed", fillcolor="#ffffff", color="#adb5bd", fontcolor="#6c757d"];`);
-        }
+      if (i !== undefined) {
+        edge(nodeId(scope, i), nodeId(scope, index), undefined);
+      } else if (missing.has(input)) {
+        edge(missing.get(input) as string, nodeId(scope, index), undefined);
+      } else {
+        const from = `${scope}x${missing.size}`;
+        missing.set(input, from);
+        edge(from, nodeId(scope, index), input);
       }
-      lines.push(`${indent}${from} -> ${nodeId(scope, index)};`);
     }
   });
 }
