@@ -4,7 +4,8 @@
  * and a description of the machine.
  */
 import os from "node:os";
-import { performance } from "node:perf_hooks";
+import { performance, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
+import v8 from "node:v8";
 import type { Clock } from "../src/index.js";
 
 /** Milliseconds, monotonic, sub-millisecond resolution. */
@@ -162,6 +163,57 @@ function exposedGc(): (options?: { type: "minor" | "major" }) => void {
   if (gc === undefined) throw new Error("run with node --expose-gc (npm run bench does)");
   return gc;
 }
+
+/**
+ * GC pauses as V8 reports them (a `PerformanceObserver` on entry type "gc"),
+ * kept from construction on, so that a phase can ask afterwards for the
+ * pauses that began inside it. Node delivers the entries asynchronously (it
+ * makes each one in a callback after the GC, and buffers it for the
+ * observer), so `pauses` first lets two event-loop turns pass.
+ */
+export class GcLog {
+  #entries: PerformanceEntry[] = [];
+  readonly #observer: PerformanceObserver;
+
+  constructor() {
+    this.#observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) this.#entries.push(entry);
+    });
+    this.#observer.observe({ entryTypes: ["gc"] });
+  }
+
+  /**
+   * Durations (ms) of the GC pauses that began between `from` and `to`
+   * (`performance.now()` times), oldest first. Forgets the pauses that began
+   * before `from`, so ask in time order.
+   */
+  async pauses(from: number, to: number): Promise<number[]> {
+    await settle(2);
+    for (const entry of this.#observer.takeRecords()) this.#entries.push(entry);
+    this.#entries = this.#entries.filter((entry) => entry.startTime >= from);
+    return this.#entries.filter((entry) => entry.startTime <= to).map((entry) => entry.duration);
+  }
+
+  disconnect(): void {
+    this.#observer.disconnect();
+  }
+}
+
+/**
+ * V8's heap in use, every space, without a GC. With a young generation too
+ * large to fill (see alloc.ts) and no GC in between, the growth of this figure
+ * is what was allocated.
+ */
+export function heapInUse(): number {
+  return v8.getHeapStatistics().used_heap_size;
+}
+
+/**
+ * The node flags alloc.ts needs: `gc()`, and a young generation of 512 MB semi-spaces
+ * from the start, so that no scavenge happens inside a phase and heap growth
+ * equals allocation.
+ */
+export const ALLOC_NODE_FLAGS: readonly string[] = ["--expose-gc", "--max-semi-space-size=512", "--min-semi-space-size=512"];
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

@@ -17,18 +17,24 @@
  *   --gc=full                   the GC before each timed phase: full (no phase pays for
  *                               another's garbage, but small graphs run partly unoptimised)
  *                               or minor (code stays optimised); see scenarios.ts
+ *   --alloc-runs=3              runs of bench/alloc.ts (allocation per install, start and
+ *                               restart), spawned at the end at the largest size with the
+ *                               node flags it needs; 0 skips it
  *   --out=bench/results.json    where to write the results; --out= writes nothing
  *
  * Progress goes to stderr, the tables to stdout.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { makeGraph, SHAPES, type Shape } from "./graphs.js";
 import { target } from "./engine.js";
-import { machine } from "./measure.js";
+import { ALLOC_NODE_FLAGS, machine } from "./measure.js";
 import { measureHeap, runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
-import { checkTargets, fmtMs, mainTable, scalingTable, summarize, targetList, timerTable, type Result } from "./summary.js";
+import {
+  allocTable, checkTargets, fmtMs, mainTable, scalingTable, summarize, targetList, timerTable, type AllocReport, type Result,
+} from "./summary.js";
 
 /** A warm-up run on a graph this small, per shape and configuration, so the first measured run is not also the JIT's. */
 const WARM_UP_SIZE = 3000;
@@ -41,6 +47,7 @@ const { values } = parseArgs({
     "stop-timeouts": { type: "string", default: "30000,0" },
     order: { type: "string", default: "topo" },
     gc: { type: "string", default: "full" },
+    "alloc-runs": { type: "string", default: "3" },
     out: { type: "string", default: "bench/results.json" },
   },
 });
@@ -48,6 +55,7 @@ const { values } = parseArgs({
 const sizes = numbers("sizes", values.sizes);
 const stopTimeouts = numbers("stop-timeouts", values["stop-timeouts"]);
 const runs = numbers("runs", values.runs)[0] as number;
+const allocRuns = numbers("alloc-runs", values["alloc-runs"])[0] as number;
 const shapes = values.shapes.split(",").map((s) => {
   if (!(SHAPES as readonly string[]).includes(s)) fail(`--shapes: unknown shape ${s} (known: ${SHAPES.join(", ")})`);
   return s as Shape;
@@ -75,7 +83,8 @@ for (const size of [...sizes].sort((a, b) => a - b)) {
         figures.push(f);
         console.error(
           `${shape} ${size} stopTimeout=${stopTimeout} run ${run}/${count}: cold start ${fmtMs(f.coldStartMs)} ms, ` +
-            `bounce ${fmtMs(f.bounceMs)} ms, kill+wait ${fmtMs(f.killMs)} ms${f.problems.length > 0 ? `, PROBLEMS: ${f.problems.join("; ")}` : ""}`,
+            `bounce ${fmtMs(f.bounceMs)} ms, kill+wait ${fmtMs(f.killMs)} ms, hand-written ${fmtMs(f.handwrittenMs)} ms, ` +
+            `its stop ${fmtMs(f.handwrittenStopMs)} ms, GC in cold start ${fmtMs(f.coldGcMs)} ms${f.problems.length > 0 ? `, PROBLEMS: ${f.problems.join("; ")}` : ""}`,
         );
       }
       results.push(summarize({ shape, size, stopTimeout, order }, figures, await measureHeap(graph, options)));
@@ -83,8 +92,9 @@ for (const size of [...sizes].sort((a, b) => a - b)) {
   }
 }
 
+const alloc = measureAllocation();
 const main = results.filter((r) => r.stopTimeout === stopTimeouts[0]);
-const targets = checkTargets(main, results);
+const targets = checkTargets(main, results, alloc);
 const seconds = Math.round((Date.now() - started) / 1000);
 
 console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB RAM, Node ${host.node} (V8 ${host.v8}), ${host.platform}`);
@@ -95,13 +105,53 @@ console.log("\nTime per manifold across sizes:\n");
 console.log(scalingTable(main));
 console.log("\nTimers (setTimeout calls through the clock) and the phases that arm them, by stopTimeout:\n");
 console.log(timerTable(results));
+if (alloc !== undefined) {
+  console.log(`\nAllocation (bench/alloc.ts; bytes; young generation ${alloc.newSpaceMb} MB, so no GC inside a phase; medians of ${allocRuns} run${allocRuns === 1 ? "" : "s"}):\n`);
+  console.log(allocTable(alloc));
+}
 console.log("\nTargets:\n");
 console.log(targetList(targets));
 
 if (values.out !== "") {
-  const output = { date: new Date().toISOString(), commit: commit(), machine: host, target, options: { sizes, shapes, runs, stopTimeouts, order, gc }, seconds, targets, results };
+  const output = {
+    date: new Date().toISOString(),
+    commit: commit(),
+    machine: host,
+    target,
+    options: { sizes, shapes, runs, stopTimeouts, order, gc, allocRuns },
+    seconds,
+    targets,
+    results,
+    alloc: alloc ?? null,
+  };
   writeFileSync(values.out, `${JSON.stringify(output, null, 2)}\n`);
   console.error(`\nwrote ${values.out}`);
+}
+
+/**
+ * Runs bench/alloc.ts in a process of its own (it needs a young generation
+ * too large to fill, which would change every other figure here) at the
+ * largest size, on the same build; its JSON comes back on stdout, its
+ * progress goes to our stderr. Undefined when skipped or when it failed.
+ */
+function measureAllocation(): AllocReport | undefined {
+  if (allocRuns === 0) return undefined;
+  const script = fileURLToPath(new URL("./alloc.ts", import.meta.url));
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const size = Math.max(...sizes);
+  const args = [...ALLOC_NODE_FLAGS, "--import", "tsx", script, `--size=${size}`, `--shapes=${shapes.join(",")}`, `--runs=${allocRuns}`, "--json"];
+  console.error(`\nallocation: node ${args.join(" ")}`);
+  const child = spawnSync(process.execPath, args, { cwd: root, env: process.env, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+  if (child.status !== 0) {
+    console.error(`allocation: bench/alloc.ts failed (${child.error?.message ?? `exit ${child.status ?? child.signal}`}); no allocation figures`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(child.stdout) as AllocReport;
+  } catch (error) {
+    console.error(`allocation: bench/alloc.ts printed no JSON (${String(error)}); no allocation figures`);
+    return undefined;
+  }
 }
 
 /** More runs for smaller (faster, noisier) graphs; see --runs. */

@@ -1,7 +1,9 @@
 /**
- * One run of every measurement on one graph: the floor, the reference, and
- * the phases of an engine's life, each timed on its own and each followed by
- * a check that the engine did exactly what it should and is quiet.
+ * One run of every measurement on one graph: the floor, the reference, the
+ * hand-written start and stop, and the phases of an engine's life, each timed
+ * on its own and each followed by a check that the engine did exactly what it
+ * should and is quiet. GC pauses inside the engine's cold start and root
+ * bounce are recorded too (a `PerformanceObserver` on "gc" entries).
  *
  * "Quiet" means: after the phase's last expected start, a few event-loop
  * turns pass with no further start call, and no timer is pending.
@@ -19,7 +21,8 @@
 import type { EngineConfig, Manifold, Manifolds } from "../src/index.js";
 import { BounceError, Engine } from "./engine.js";
 import { dependentsOf, transitiveDependents, type Graph } from "./graphs.js";
-import { collect, CountingClock, deadline, heapAfterGc, minorGc, now, settle, settledHeap, timersSince, type TimerCounts } from "./measure.js";
+import { startByHand, stopByHand } from "./handwritten.js";
+import { collect, CountingClock, deadline, GcLog, heapAfterGc, minorGc, now, settle, settledHeap, timersSince, type TimerCounts } from "./measure.js";
 import { runReference } from "./reference.js";
 import { makeManifolds, Probe, runFloor } from "./workload.js";
 
@@ -36,12 +39,16 @@ export interface RunOptions {
 export interface RunFigures {
   installMs: number;
   coldStartMs: number;
+  /** GC pauses (ms, summed) that began during the cold start, install included. */
+  coldGcMs: number;
   /** Start calls during the cold start, divided by the number of manifolds (target: 1). */
   coldChurn: number;
   reportMs: number;
   /** Transitive dependents of the root. */
   bounceAffected: number;
   bounceMs: number;
+  /** The longest GC pause (ms) that began during the root bounce; 0 if none did. */
+  bounceGcMs: number;
   /** Start calls of the root's transitive dependents during the bounce, per dependent (target: 1). */
   bounceChurn: number;
   uninstallAffected: number;
@@ -52,6 +59,10 @@ export interface RunFigures {
   floorMs: number;
   /** The same cold start by the reference, the least any engine must do (reference.ts). */
   referenceMs: number;
+  /** The same cold start written by hand (handwritten.ts): maps, topological layers, `Promise.all` per layer. */
+  handwrittenMs: number;
+  /** Its reverse-layer stop, every worker running. */
+  handwrittenStopMs: number;
   timers: { cold: TimerCounts; bounce: TimerCounts; uninstall: TimerCounts; kill: TimerCounts };
   /** Anything the engine did that it should not have; empty when all is well. */
   problems: string[];
@@ -77,14 +88,18 @@ export interface HeapFigures {
   floorHeapPerManifold: number;
 }
 
-/** Measures everything once: one engine's life (garbage once this returns), the floor, the reference. */
+/** Measures everything once: one engine's life (garbage once this returns), the floor, the reference, the hand-written start and stop. */
 export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFigures> {
   const problems: string[] = [];
   const engine = await lifecycle(graph, options, problems);
   const floorMs = timeFloor(graph, options);
   const referenceMs = await timeReference(graph, options);
-  return { ...engine, floorMs, referenceMs, problems };
+  const handwritten = await timeHandwritten(graph, options);
+  return { ...engine, floorMs, referenceMs, ...handwritten, problems };
 }
+
+/** Every GC pause from here on, for the phases to pick theirs from (it must observe before a phase begins). */
+const gcLog = new GcLog();
 
 /** The GC before a timed phase (see the top of this file). */
 function beforePhase(options: RunOptions): void {
@@ -133,7 +148,11 @@ function build(graph: Graph): { probe: Probe; manifolds: Manifolds } {
  * uninstall of a mid-graph manifold (and, untimed, installing it again so
  * that everything runs once more), kill + wait.
  */
-async function lifecycle(graph: Graph, options: RunOptions, problems: string[]): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "problems">> {
+async function lifecycle(
+  graph: Graph,
+  options: RunOptions,
+  problems: string[],
+): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "handwrittenMs" | "handwrittenStopMs" | "problems">> {
   const root = 0;
   const bounceSet = transitiveDependents(graph, root);
   const mid = uninstallIndex(graph);
@@ -159,6 +178,7 @@ async function lifecycle(graph: Graph, options: RunOptions, problems: string[]):
   const bounceEnd = await deadline(probe.started.reach(probe.started.count + bounceSet.size + 1), "root bounce");
   const bounceMs = bounceEnd - t0;
   await expectQuiet("root bounce", started, problems);
+  const bounceGcMs = Math.max(0, ...(await gcLog.pauses(t0, bounceEnd)));
   const bounceTimers = timersSince(clock, timers);
   checkCalls("root bounce", probe, (i) => (i === root || bounceSet.has(i) ? 1 : 0), problems);
   const bounceChurn = sumOver(probe.calls, bounceSet) / Math.max(1, bounceSet.size);
@@ -199,10 +219,12 @@ async function lifecycle(graph: Graph, options: RunOptions, problems: string[]):
   return {
     installMs: started.installMs,
     coldStartMs: started.coldStartMs,
+    coldGcMs: started.coldGcMs,
     coldChurn: started.coldChurn,
     reportMs,
     bounceAffected: bounceSet.size,
     bounceMs,
+    bounceGcMs,
     bounceChurn,
     uninstallAffected: uninstallSet.size,
     uninstallMs,
@@ -219,6 +241,7 @@ interface Started {
   clock: CountingClock;
   installMs: number;
   coldStartMs: number;
+  coldGcMs: number;
   coldChurn: number;
   coldTimers: TimerCounts;
 }
@@ -255,10 +278,12 @@ async function coldStart(graph: Graph, options: RunOptions, problems: string[], 
     clock,
     installMs,
     coldStartMs,
+    coldGcMs: 0,
     coldChurn: probe.startCalls.count / graph.size,
     coldTimers: clock.counts(),
   };
   await expectQuiet("cold start", started, problems);
+  started.coldGcMs = sum(await gcLog.pauses(t0, end));
   checkCalls("cold start", probe, () => 1, problems);
   started.coldChurn = probe.startCalls.count / graph.size;
   return started;
@@ -281,6 +306,38 @@ async function timeReference(graph: Graph, options: RunOptions): Promise<number>
   const ms = now() - t0;
   if (probe.startCalls.count !== graph.size) throw new Error(`reference made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
   return ms;
+}
+
+/**
+ * The hand-written start-up (handwritten.ts) on fresh manifolds, and its
+ * stop right after, every worker running; each after the same GC as the
+ * engine's phases.
+ */
+async function timeHandwritten(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "handwrittenMs" | "handwrittenStopMs">> {
+  const { probe, manifolds } = build(graph);
+  beforePhase(options);
+  let t0 = now();
+  const started = await deadline(startByHand(graph, manifolds), "hand-written start");
+  const handwrittenMs = now() - t0;
+  if (probe.startCalls.count !== graph.size || started.workers.size !== graph.size) {
+    throw new Error(`hand-written start made ${probe.startCalls.count} start calls and kept ${started.workers.size} workers for ${graph.size} manifolds`);
+  }
+  // A start run before one of its inputs would have read undefined and made NaN.
+  for (const [name, output] of started.outputs) {
+    if (typeof output !== "number" || Number.isNaN(output)) throw new Error(`hand-written start: ${name} started before its inputs (output ${String(output)})`);
+  }
+  beforePhase(options);
+  t0 = now();
+  await deadline(stopByHand(started), "hand-written stop");
+  const handwrittenStopMs = now() - t0;
+  if (started.failures.length > 0) throw new Error(`hand-written start: ${started.failures.length} workers failed, e.g. ${started.failures[0]?.name}`);
+  return { handwrittenMs, handwrittenStopMs };
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
 }
 
 /**

@@ -21,16 +21,27 @@ export interface Result {
   timers: RunFigures["timers"];
   /** Every run's value of each timed figure, for those who want the spread. */
   samples: Record<TimedKey, number[]>;
+  /** GC pauses' share of the cold start (summed pauses / cold start), the median over runs. */
+  coldGcShare: number;
+  /** Runs whose root bounce had a GC pause begin inside it. */
+  bouncesWithGc: number;
   problems: string[];
 }
 
 type NumberKey = { [K in keyof RunFigures]: RunFigures[K] extends number ? K : never }[keyof RunFigures];
 type Figures = Record<NumberKey, number>;
-const TIMED = ["installMs", "coldStartMs", "reportMs", "bounceMs", "uninstallMs", "killMs", "floorMs", "referenceMs"] as const;
+const TIMED = [
+  "installMs", "coldStartMs", "coldGcMs", "reportMs", "bounceMs", "bounceGcMs", "uninstallMs", "killMs",
+  "floorMs", "referenceMs", "handwrittenMs", "handwrittenStopMs",
+] as const;
 type TimedKey = (typeof TIMED)[number];
 const CHURN: readonly NumberKey[] = ["coldChurn", "bounceChurn", "uninstallChurn"];
 
-export function summarize(key: Omit<Result, "runs" | "figures" | "heap" | "timers" | "samples" | "problems">, runs: RunFigures[], heap: HeapFigures): Result {
+export function summarize(
+  key: Omit<Result, "runs" | "figures" | "heap" | "timers" | "samples" | "coldGcShare" | "bouncesWithGc" | "problems">,
+  runs: RunFigures[],
+  heap: HeapFigures,
+): Result {
   const first = runs[0] as RunFigures;
   const figures = {} as Figures;
   for (const name of Object.keys(first) as (keyof RunFigures)[]) {
@@ -51,6 +62,8 @@ export function summarize(key: Omit<Result, "runs" | "figures" | "heap" | "timer
     heap,
     timers: { cold: worst("cold"), bounce: worst("bounce"), uninstall: worst("uninstall"), kill: worst("kill") },
     samples,
+    coldGcShare: median(runs.map((run) => run.coldGcMs / run.coldStartMs)),
+    bouncesWithGc: runs.filter((run) => run.bounceGcMs > 0).length,
     problems: [...new Set(runs.flatMap((run) => run.problems))],
   };
 }
@@ -72,8 +85,25 @@ const SCALING_RATIO = 1.5;
 /** Heap the engine itself may hold per manifold. */
 const BOOKKEEPING_BYTES = 1024;
 
-/** `main` holds the results at the default stopTimeout; `all` every configuration (for the timer count). */
-export function checkTargets(main: readonly Result[], all: readonly Result[]): Target[] {
+// Issue 16's targets: cheaper than writing the start-up by hand.
+/** Cold start / hand-written start, at 100k... */
+const HANDWRITTEN_RATIO_LARGE = 1.0;
+/** ...and at smaller sizes (1k, 10k), where fixed costs weigh more. */
+const HANDWRITTEN_RATIO_SMALL = 1.3;
+/** GC pauses' share of the 100k layered cold start. */
+const GC_SHARE = 0.25;
+/** Bytes the engine allocates per start, beyond the floor's (alloc.ts). */
+const ALLOCATION_PER_START = 500;
+/** Heap the engine itself may hold per manifold, after the allocation diet. */
+const BOOKKEEPING_DIET_BYTES = 600;
+/** kill + wait / the hand-written reverse-layer stop, at 100k. */
+const STOP_RATIO = 2;
+
+/**
+ * `main` holds the results at the default stopTimeout; `all` every
+ * configuration (for the timer count); `alloc` what alloc.ts measured, if it ran.
+ */
+export function checkTargets(main: readonly Result[], all: readonly Result[], alloc?: AllocReport | undefined): Target[] {
   const targets: Target[] = [];
   const list = (items: string[]): string => (items.length === 0 ? "all" : items.join("; "));
 
@@ -133,6 +163,48 @@ export function checkTargets(main: readonly Result[], all: readonly Result[]): T
     detail: largest.map((r) => `${label(r)}: ${Math.round(bookkeeping(r))} B`).join(", "),
   });
 
+  targets.push({
+    name: `engine bookkeeping < ${BOOKKEEPING_DIET_BYTES} B heap per manifold (at each shape's largest N)`,
+    met: largest.length > 0 && largest.every((r) => bookkeeping(r) < BOOKKEEPING_DIET_BYTES),
+    detail: largest.map((r) => `${label(r)}: ${Math.round(bookkeeping(r))} B`).join(", "),
+  });
+
+  const handRatio = (r: Result): number => (r.size >= 100_000 ? HANDWRITTEN_RATIO_LARGE : HANDWRITTEN_RATIO_SMALL);
+  targets.push({
+    name: `cold start within ${fmtRatio(HANDWRITTEN_RATIO_LARGE)} the hand-written start at 100k, ${fmtRatio(HANDWRITTEN_RATIO_SMALL)} at smaller sizes`,
+    met: main.length > 0 && main.every((r) => r.figures.coldStartMs <= handRatio(r) * r.figures.handwrittenMs),
+    detail: main.map((r) => `${label(r)} ${fmtRatio(r.figures.coldStartMs / r.figures.handwrittenMs)}`).join(", "),
+  });
+
+  if (layered !== undefined) {
+    targets.push({
+      name: `GC pauses < ${Math.round(GC_SHARE * 100)}% of the 100k layered cold start`,
+      met: layered.coldGcShare < GC_SHARE,
+      detail: `${fmtPercent(layered.coldGcShare)} (${fmtMs(layered.figures.coldGcMs)} ms of ${fmtMs(layered.figures.coldStartMs)} ms)`,
+    });
+    targets.push({
+      name: "root bounce of the 100k layered graph without a GC pause in most runs",
+      met: layered.bouncesWithGc < layered.runs / 2,
+      detail: `${layered.bouncesWithGc} of ${layered.runs} runs had one; longest pause ${fmtMs(layered.figures.bounceGcMs)} ms (median)`,
+    });
+  } else {
+    targets.push({ name: "GC share of the 100k layered cold start, GC in its root bounce", met: false, detail: "not measured (run with --sizes including 100000 and --shapes including layered)" });
+  }
+
+  const large = main.filter((r) => r.size === 100_000);
+  targets.push({
+    name: `kill + wait within ${fmtRatio(STOP_RATIO)} the hand-written reverse-layer stop at 100k`,
+    met: large.length > 0 && large.every((r) => r.figures.killMs <= STOP_RATIO * r.figures.handwrittenStopMs),
+    detail: large.length === 0 ? "not measured (run with --sizes including 100000)" : large.map((r) => `${r.shape} ${fmtRatio(r.figures.killMs / r.figures.handwrittenStopMs)}`).join(", "),
+  });
+
+  const allocated = alloc?.results ?? [];
+  targets.push({
+    name: `engine allocation per start < ${ALLOCATION_PER_START} B (alloc.ts: beyond the floor's)`,
+    met: allocated.length > 0 && allocated.every((a) => a.enginePerStart !== null && a.enginePerStart < ALLOCATION_PER_START),
+    detail: allocated.length === 0 ? "not measured (alloc.ts did not run)" : allocated.map((a) => `${a.shape} ${fmtSize(a.size)}: ${fmtBytes(a.enginePerStart)}`).join(", "),
+  });
+
   const timed = all.filter((r) => r.timers.cold.restart + r.timers.bounce.restart + r.timers.uninstall.restart + r.timers.kill.restart > 0);
   targets.push({ name: "no timer armed for a delay-0 start", met: timed.length === 0, detail: list(timed.map(label)) });
 
@@ -175,6 +247,61 @@ export function scaling(results: readonly Result[], key: TimedKey): { shape: Sha
 /** Heap the engine holds per manifold: everything after the cold start, less the workers the floor holds too. */
 export const bookkeeping = (r: Result): number => r.heap.heapPerManifold - r.heap.floorHeapPerManifold;
 
+// ------------------------------------------------------------------ allocation (alloc.ts)
+
+/** The phases alloc.ts measures: install, the cold start's starts, the floor, the root bounce. */
+export type AllocPhase = "install" | "start" | "floor" | "bounce";
+
+/**
+ * What alloc.ts measured for one shape, in bytes. Each figure is the median
+ * over the runs with no GC inside the phase (a GC would make heap growth
+ * less than allocation); null when no run was clean.
+ */
+export interface AllocResult {
+  shape: Shape;
+  size: number;
+  runs: number;
+  /** Allocated by `install`, per manifold. */
+  installPerManifold: number | null;
+  /** Allocated from the last install to the last start, per start: the engine and the workload. */
+  startPerManifold: number | null;
+  /** Allocated by the floor (workload.ts's runFloor) per start: the workload, a context and a `Map` entry. */
+  floorPerStart: number | null;
+  /** start - floor, per run: what the engine allocates per start. */
+  enginePerStart: number | null;
+  /** Manifolds the root bounce restarts: the root and its transitive dependents. */
+  bounceRestarts: number;
+  /** Allocated by the root bounce, per restarted manifold. */
+  bouncePerRestart: number | null;
+  /** bounce - floor per start, per run: what the engine allocates per restart. */
+  engineBouncePerRestart: number | null;
+  /** GCs that began inside each phase, over all runs: each voids that run's figure for the phase. */
+  gcs: Record<AllocPhase, number>;
+  /** Every run's figure per phase (bytes per manifold; null: a GC fell inside). */
+  samples: Record<AllocPhase, (number | null)[]>;
+}
+
+/** alloc.ts's output (`--json`). */
+export interface AllocReport {
+  size: number;
+  /** The young generation's size as V8 reports it at the start (new_space space_size), MB. */
+  newSpaceMb: number;
+  results: AllocResult[];
+}
+
+export function allocTable(report: AllocReport): string {
+  const header = [
+    "shape", "N", "install B/manifold", "start B/manifold", "floor B/start", "engine B/start",
+    "root bounce restarts", "bounce B/restart", "engine B/restart", "GCs inside phases",
+  ];
+  const rows = report.results.map((a) => [
+    a.shape, fmtSize(a.size), fmtBytes(a.installPerManifold), fmtBytes(a.startPerManifold), fmtBytes(a.floorPerStart), fmtBytes(a.enginePerStart),
+    String(a.bounceRestarts), fmtBytes(a.bouncePerRestart), fmtBytes(a.engineBouncePerRestart),
+    Object.values(a.gcs).some((n) => n > 0) ? (Object.entries(a.gcs) as [AllocPhase, number][]).filter(([, n]) => n > 0).map(([phase, n]) => `${phase} ${n}`).join(", ") : "0",
+  ]);
+  return markdown(header, rows);
+}
+
 // ------------------------------------------------------------------ tables
 
 export function mainTable(results: readonly Result[]): string {
@@ -182,6 +309,7 @@ export function mainTable(results: readonly Result[]): string {
     "shape", "N", "install ms", "cold start ms", "floor ms", "engine/floor", "reference/floor", "cold churn",
     "root bounce ms (dependents)", "restarts/dependent", "report() ms", "uninstall ms (dependents)",
     "kill+wait ms", "heap B/manifold", "engine B/manifold",
+    "hand-written ms", "engine/hand-written", "hand-written stop ms", "kill/hand-written stop", "GC % cold", "GC in bounce ms", "bounces with a GC",
   ];
   const rows = results.map((r) => {
     const f = r.figures;
@@ -189,6 +317,8 @@ export function mainTable(results: readonly Result[]): string {
       r.shape, fmtSize(r.size), fmtMs(f.installMs), fmtMs(f.coldStartMs), fmtMs(f.floorMs), fmtRatio(f.coldStartMs / f.floorMs),
       fmtRatio(f.referenceMs / f.floorMs), fmtChurn(f.coldChurn), `${fmtMs(f.bounceMs)} (${f.bounceAffected})`, fmtChurn(f.bounceChurn), fmtMs(f.reportMs),
       `${fmtMs(f.uninstallMs)} (${f.uninstallAffected})`, fmtMs(f.killMs), String(Math.round(r.heap.heapPerManifold)), String(Math.round(bookkeeping(r))),
+      fmtMs(f.handwrittenMs), fmtRatio(f.coldStartMs / f.handwrittenMs), fmtMs(f.handwrittenStopMs), fmtRatio(f.killMs / f.handwrittenStopMs),
+      fmtPercent(r.coldGcShare), fmtMs(f.bounceGcMs), `${r.bouncesWithGc}/${r.runs}`,
     ];
   });
   return markdown(header, rows);
@@ -208,16 +338,18 @@ export function timerTable(results: readonly Result[]): string {
 }
 
 /**
- * The floor and the reference are not judged, but shown for comparison: what
- * the same start functions cost per manifold with no engine, and with the
- * least an engine must do, where memory (caches, GC) alone makes a larger
- * graph slower per manifold.
+ * The floor, the reference and the hand-written start and stop are not
+ * judged, but shown for comparison: what the same start functions cost per
+ * manifold with no engine, with the least an engine must do, and as a user
+ * would write them, where memory (caches, GC) alone makes a larger graph
+ * slower per manifold.
  */
 export function scalingTable(results: readonly Result[]): string {
   const sizes = [...new Set(results.map((r) => r.size))].sort((a, b) => a - b);
   const header = ["phase", "shape", ...sizes.map((n) => `µs/manifold @ ${fmtSize(n)}`), "max/min", "growth with N"];
   const rows: string[][] = [];
-  for (const [key, what] of [...SCALED, ["floorMs", "floor (no engine)"], ["referenceMs", "reference (least engine)"]] as const) {
+  const others = [["floorMs", "floor (no engine)"], ["referenceMs", "reference (least engine)"], ["handwrittenMs", "hand-written start"], ["handwrittenStopMs", "hand-written stop"]] as const;
+  for (const [key, what] of [...SCALED, ...others] as const) {
     for (const { shape, perSize, ratio, growth } of scaling(results, key)) {
       const bySize = new Map(perSize);
       rows.push([what, shape, ...sizes.map((n) => (bySize.has(n) ? fmtMs(bySize.get(n) as number) : "")), fmtRatio(ratio), fmtRatio(growth)]);
@@ -239,6 +371,8 @@ const label = (r: Result): string => `${r.shape} ${fmtSize(r.size)}${r.stopTimeo
 const fmtSize = (n: number): string => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
 const fmtChurn = (x: number): string => x.toFixed(2);
 const fmtRatio = (x: number): string => `${x.toFixed(2)}x`;
+const fmtPercent = (x: number): string => `${(100 * x).toFixed(1)}%`;
+const fmtBytes = (x: number | null): string => (x === null ? "GC in phase" : String(Math.round(x)));
 export function fmtMs(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);
   if (ms >= 100) return ms.toFixed(0);

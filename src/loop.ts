@@ -750,8 +750,10 @@ export class EngineLoop {
   }
 
   #clearTimer(node: ManifoldNode): void {
-    node.timerGeneration++;
+    // Only a pending timer can have a `due` message on its way (gotDue clears `timer`): no timer, no
+    // generation to move on, so a shutdown makes no rare record (node.ts) for each node.
     if (node.timer === undefined) return;
+    node.timerGeneration++;
     this.#config.clock.clearTimeout(node.timer);
     node.timer = undefined;
   }

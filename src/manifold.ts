@@ -186,19 +186,22 @@ function indexBefore(names: readonly string[], name: string, end: number): numbe
  * `inputs` is better reported as a typo than as missing inputs.
  */
 function checkKeys(name: string, candidate: object): void {
-  let keys: string[];
+  let unknown: string | undefined;
   try {
-    keys = Object.keys(candidate);
+    // for-in rather than Object.keys: it walks V8's enum cache and allocates no array per install.
+    for (const key in candidate) {
+      if (knownManifoldKeys.has(key) || !Object.prototype.hasOwnProperty.call(candidate, key)) continue;
+      unknown = key;
+      break;
+    }
   } catch (error) {
     throw new TypeError(`${label(name)}: its fields cannot be read (${String(error)}); pass a plain object with inputs and start`);
   }
-  for (const key of keys) {
-    if (knownManifoldKeys.has(key)) continue;
-    throw new TypeError(
-      `${label(name)}: unknown field ${JSON.stringify(key)}${didYouMean(key, MANIFOLD_KEYS) || "; remove it"} ` +
-        `(the fields are ${MANIFOLD_KEYS.join(", ")})`,
-    );
-  }
+  if (unknown === undefined) return;
+  throw new TypeError(
+    `${label(name)}: unknown field ${JSON.stringify(unknown)}${didYouMean(unknown, MANIFOLD_KEYS) || "; remove it"} ` +
+      `(the fields are ${MANIFOLD_KEYS.join(", ")})`,
+  );
 }
 
 /**
@@ -253,6 +256,9 @@ export function checkManifold(nameOrToken: unknown, candidate: unknown): Checked
   if (m.stopTimeout !== undefined && !(typeof m.stopTimeout === "number" && m.stopTimeout >= 0 && Number.isFinite(m.stopTimeout))) {
     throw new TypeError(`${label(name)}: stopTimeout must be a finite number of milliseconds >= 0 (got ${describeValue(m.stopTimeout)})`);
   }
-  checkSupervision(label(name), m);
+  // Most manifolds set none of these: no label is built for them.
+  if (m.heartbeatTimeout !== undefined || m.heartbeatAction !== undefined || m.restartLimit !== undefined || m.quarantineTime !== undefined) {
+    checkSupervision(label(name), m);
+  }
   return { name, manifold: m as Manifold, inputs };
 }

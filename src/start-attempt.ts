@@ -38,38 +38,40 @@ export function runStartAttempt(
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): void {
-  const settled = (ok: boolean, value: unknown): void => {
-    startAttempt.expire();
-    let message: AttemptMessage;
-    try {
-      message = readResult(node, generation, ok, value, startAttempt, self, post);
-    } catch (error) {
-      // A result the engine cannot even inspect (a throwing getter, a revoked proxy).
-      message = {
-        kind: "startFailed",
-        node,
-        generation,
-        startAttempt,
-        error: new TypeError(`manifold ${quote(node.name)}: the start function's result could not be read: ${toError(error, "reading it").message}`, {
-          cause: error,
-        }),
-      };
-    }
-    post(message);
-  };
   let result: unknown;
   try {
     result = node.manifold.start(startAttempt.context);
   } catch (error) {
-    return settled(false, error);
+    return post(settledMessage(node, generation, startAttempt, self, post, false, error));
   }
   if (isThenable(result)) {
+    // Closures only for a start that returns a promise: a synchronous one makes none.
     Promise.resolve(result).then(
-      (worker) => settled(true, worker),
-      (error: unknown) => settled(false, error),
+      (worker) => post(settledMessage(node, generation, startAttempt, self, post, true, worker)),
+      (error: unknown) => post(settledMessage(node, generation, startAttempt, self, post, false, error)),
     );
   } else {
-    settled(true, result);
+    post(settledMessage(node, generation, startAttempt, self, post, true, result));
+  }
+}
+
+/** The start function settled (`ok`: with `value`; else threw or rejected with it): expires the context and says how it went. */
+function settledMessage(
+  node: ManifoldNode,
+  generation: number,
+  startAttempt: StartAttempt,
+  self: Worker,
+  post: (message: AttemptMessage) => void,
+  ok: boolean,
+  value: unknown,
+): AttemptMessage {
+  startAttempt.expire();
+  try {
+    return readResult(node, generation, ok, value, startAttempt, self, post);
+  } catch (error) {
+    // A result the engine cannot even inspect (a throwing getter, a revoked proxy).
+    const message = `manifold ${quote(node.name)}: the start function's result could not be read: ${toError(error, "reading it").message}`;
+    return { kind: "startFailed", node, generation, startAttempt, error: new TypeError(message, { cause: error }) };
   }
 }
 
