@@ -44,7 +44,7 @@ import { engineReport, isoTime, type EngineReport, type ReportHistory } from "./
 import { bounceRestartDelay, errorRestartDelay, nextRecentErrors } from "./schedule.js";
 import { ShutdownOrder, shutdownOutcome } from "./shutdown.js";
 import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import { StartAttempt, takeSnapshot, type AttemptHost } from "./start-context.js";
+import { StartAttempt, type AttemptHost } from "./start-context.js";
 import { AbsentInputs } from "./absent-inputs.js";
 import { Supervisor } from "./supervisor.js";
 import { Observers, scheduleReason, stopOutcome, type TransitionObserver } from "./transitions.js";
@@ -98,6 +98,8 @@ export class EngineLoop {
   #generation = 0;
   #worst: Error | undefined;
   #reporting = false;
+  /** The start attempt whose start function is running synchronously now, if any (see #freezeCalling). */
+  #calling: StartAttempt | undefined = undefined;
   readonly #absent: AbsentInputs;
   readonly #supervisor: Supervisor;
 
@@ -183,8 +185,17 @@ export class EngineLoop {
     throw new EngineStoppedError(`cannot install ${what()}: the engine is stopping or stopped`);
   }
 
+  /**
+   * A start function that installs or uninstalls while it runs synchronously
+   * changes what its inputs are: its snapshot is taken first (start-context.ts).
+   */
+  #freezeCalling(): void {
+    if (this.#calling !== undefined) StartAttempt.freeze(this.#calling);
+  }
+
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
   #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
+    this.#freezeCalling();
     const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now);
     this.#graph.add(node);
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
@@ -351,9 +362,9 @@ export class EngineLoop {
   #dispatch(message: Message): void {
     switch (message.kind) {
       case "started":
-        return this.#gotStarted(message.node, message.generation, message.worker, message.startAttempt);
+        return this.#gotStarted(message.node, message.generation, message.worker);
       case "startFailed":
-        return this.#gotStartFailed(message.node, message.generation, message.error, message.startAttempt);
+        return this.#gotStartFailed(message.node, message.generation, message.error);
       case "stopped":
         return this.#gotStopped(message.node, message.generation, message.error);
       case "due":
@@ -435,14 +446,20 @@ export class EngineLoop {
 
   #requestStart(node: ManifoldNode): void {
     const generation = ++node.startGeneration;
-    const startAttempt = new StartAttempt(node, takeSnapshot(node), generation, this.#host);
-    node.abort = startAttempt;
+    const startAttempt = new StartAttempt(node, generation, this.#host);
+    node.attempt = startAttempt;
     node.restart = "none"; // refreshed by the phase change
     const record = node.supervision;
     if (record !== undefined) this.#supervisor.starting(node, record);
     this.#setPhase(node, "starting");
     this.#observer?.starting(node);
-    runStartAttempt(node, generation, startAttempt, this.#self, this.#postAttempt);
+    // While the start function runs, an install or uninstall it makes freezes its snapshot first (#freezeCalling).
+    this.#calling = startAttempt;
+    try {
+      runStartAttempt(node, generation, startAttempt, this.#self, this.#postAttempt);
+    } finally {
+      this.#calling = undefined;
+    }
     const waiters = record?.restartWaiters;
     if (waiters !== undefined) {
       record!.restartWaiters = undefined;
@@ -451,19 +468,19 @@ export class EngineLoop {
   }
 
   /** What every settled start does first: checks it is current and keeps its resource log. Returns whether it was aborted. */
-  #startSettled(node: ManifoldNode, generation: number, startAttempt: StartAttempt, what: string): boolean {
-    if (node.startGeneration !== generation || node.phase !== "starting") {
+  #startSettled(node: ManifoldNode, generation: number, what: string): boolean {
+    const attempt = node.attempt;
+    if (node.startGeneration !== generation || node.phase !== "starting" || attempt === undefined) {
       throw new Error(`unexpected ${what} of ${quote(node.name)} (generation ${generation}, phase ${node.phase})`);
     }
-    const aborted = node.abort?.aborted === true;
-    node.abort = undefined;
-    node.resourceNames = startAttempt.loggedNames;
-    node.resourceErrors = startAttempt.loggedErrors;
-    return aborted;
+    node.attempt = undefined;
+    node.resourceNames = StartAttempt.loggedNames(attempt);
+    node.resourceErrors = StartAttempt.loggedErrors(attempt);
+    return StartAttempt.aborted(attempt);
   }
 
-  #gotStarted(node: ManifoldNode, generation: number, worker: Worker, startAttempt: StartAttempt): void {
-    const aborted = this.#startSettled(node, generation, startAttempt, "start");
+  #gotStarted(node: ManifoldNode, generation: number, worker: Worker): void {
+    const aborted = this.#startSettled(node, generation, "start");
     node.worker = worker;
     if (aborted || this.#lifecycle >= Lifecycle.ShuttingDown || !node.installed) {
       // Nobody wants this worker any more; it never counts as started, and
@@ -485,8 +502,8 @@ export class EngineLoop {
     this.#bounceDependents(node);
   }
 
-  #gotStartFailed(node: ManifoldNode, generation: number, raw: Error, startAttempt: StartAttempt): void {
-    const aborted = this.#startSettled(node, generation, startAttempt, "start failure");
+  #gotStartFailed(node: ManifoldNode, generation: number, raw: Error): void {
+    const aborted = this.#startSettled(node, generation, "start failure");
     const error = this.#recordError(node, raw, "start");
     const fatal = error !== undefined && this.#checkFatal(node, error);
     const verdict = classify(error);
@@ -639,9 +656,9 @@ export class EngineLoop {
    * catch it, so listeners must not throw.)
    */
   #abortStart(node: ManifoldNode, why: string): void {
-    if (node.abort === undefined || node.abort.aborted) return;
+    if (node.attempt === undefined || StartAttempt.aborted(node.attempt)) return;
     this.#armStuck(node);
-    node.abort.abort(new DOMException(`start of manifold ${quote(node.name)} aborted: ${why}`, "AbortError"));
+    StartAttempt.abort(node.attempt, new DOMException(`start of manifold ${quote(node.name)} aborted: ${why}`, "AbortError"));
   }
 
   /**
@@ -805,6 +822,7 @@ export class EngineLoop {
 
   /** Takes a node out of the graph: uninstalled, or its worker asked for it. Its name is free at once. */
   #removeNode(node: ManifoldNode): void {
+    this.#freezeCalling();
     this.#graph.remove(node);
     this.#generation++;
     this.#readiness.removed(node);

@@ -15,7 +15,7 @@
 import type { Deadline } from "./deadlines.js";
 import type { Slot } from "./graph.js";
 import type { Manifold } from "./manifold.js";
-import type { LazyAbort } from "./start-context.js";
+import type { StartAttempt } from "./start-context.js";
 import type { SupervisionRecord } from "./supervision.js";
 import type { Worker } from "./workers.js";
 
@@ -85,7 +85,8 @@ export class ManifoldNode {
 
   /** Generation of the current start attempt; messages of older attempts are stale. */
   startGeneration = 0;
-  abort: LazyAbort | undefined;
+  /** The start in flight (while `starting`): its context, abort switch and resource log. */
+  attempt: StartAttempt | undefined = undefined;
   worker: Worker | undefined;
   /** The current worker was accepted as started (not refused as unwanted), so its stop bounces dependents. */
   workerAccepted = false;

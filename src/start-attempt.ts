@@ -7,13 +7,13 @@
  */
 import { describeValue, quote, toError } from "./errors.js";
 import type { ManifoldNode } from "./node.js";
-import type { StartAttempt } from "./start-context.js";
+import { StartAttempt } from "./start-context.js";
 import { notAWorker, type Worker } from "./workers.js";
 
 /** What a start attempt tells the loop. @internal */
 export type AttemptMessage =
-  | { kind: "started"; node: ManifoldNode; generation: number; worker: Worker; startAttempt: StartAttempt }
-  | { kind: "startFailed"; node: ManifoldNode; generation: number; error: Error; startAttempt: StartAttempt }
+  | { kind: "started"; node: ManifoldNode; generation: number; worker: Worker }
+  | { kind: "startFailed"; node: ManifoldNode; generation: number; error: Error }
   | { kind: "stopped"; node: ManifoldNode; generation: number; error: Error | undefined };
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -40,11 +40,13 @@ export function runStartAttempt(
 ): void {
   let result: unknown;
   try {
-    result = node.manifold.start(startAttempt.context);
+    result = node.manifold.start(startAttempt);
   } catch (error) {
     return post(settledMessage(node, generation, startAttempt, self, post, false, error));
   }
   if (isThenable(result)) {
+    // Its inputs may change before it settles: from now on it reads them from a snapshot.
+    StartAttempt.freeze(startAttempt);
     // Closures only for a start that returns a promise: a synchronous one makes none.
     Promise.resolve(result).then(
       (worker) => post(settledMessage(node, generation, startAttempt, self, post, true, worker)),
@@ -65,13 +67,13 @@ function settledMessage(
   ok: boolean,
   value: unknown,
 ): AttemptMessage {
-  startAttempt.expire();
+  StartAttempt.expire(startAttempt);
   try {
-    return readResult(node, generation, ok, value, startAttempt, self, post);
+    return readResult(node, generation, ok, value, self, post);
   } catch (error) {
     // A result the engine cannot even inspect (a throwing getter, a revoked proxy).
     const message = `manifold ${quote(node.name)}: the start function's result could not be read: ${toError(error, "reading it").message}`;
-    return { kind: "startFailed", node, generation, startAttempt, error: new TypeError(message, { cause: error }) };
+    return { kind: "startFailed", node, generation, error: new TypeError(message, { cause: error }) };
   }
 }
 
@@ -81,19 +83,18 @@ function readResult(
   generation: number,
   ok: boolean,
   value: unknown,
-  startAttempt: StartAttempt,
   self: Worker,
   post: (message: AttemptMessage) => void,
 ): AttemptMessage {
-  if (!ok) return { kind: "startFailed", node, generation, startAttempt, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
+  if (!ok) return { kind: "startFailed", node, generation, error: toError(value, `the start function of manifold ${quote(node.name)}`) };
   const problem = notAWorker(value);
   if (problem !== undefined) {
     const error = new TypeError(`manifold ${quote(node.name)}: start returned ${problem}; it must return a Worker (an object with kill() and wait())`);
-    return { kind: "startFailed", node, generation, startAttempt, error };
+    return { kind: "startFailed", node, generation, error };
   }
   const worker = value as Worker;
   if (worker !== self) watchWorker(node, generation, worker, post);
-  return { kind: "started", node, generation, worker, startAttempt };
+  return { kind: "started", node, generation, worker };
 }
 
 /** Attaches to the worker's wait() at once, so its failure is never unhandled. */

@@ -231,6 +231,75 @@ describe("the snapshot is taken when the start function is called (rule 2)", () 
   });
 });
 
+describe("a synchronous start reads its inputs live until it changes the graph (rule 2 holds)", () => {
+  it("still hands out an input it uninstalled itself while running", async () => {
+    const { engine } = makeEngine();
+    engine.install("a", valueManifold("A"));
+    const seen: unknown[] = [];
+    let first = true;
+    engine.install("b", {
+      inputs: ["a"],
+      start: (context) => {
+        if (first) {
+          first = false;
+          seen.push(context.hasResource("a"));
+          void engine.uninstall("a");
+          // The snapshot was taken before "a" left: it is still what was running when start was called.
+          seen.push(context.hasResource("a"), context.getResource("a"));
+        }
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    expect(seen).toEqual([true, true, "A"]);
+    await stop(engine);
+  });
+
+  it("does not see an input it installed itself while running", async () => {
+    const { engine } = makeEngine();
+    const seen: unknown[] = [];
+    let first = true;
+    engine.install("b", {
+      inputs: ["a"],
+      start: (context) => {
+        if (first) {
+          first = false;
+          engine.install("a", valueManifold("A"));
+          seen.push(context.hasResource("a"), thrownBy(() => context.getResource("a")).message);
+        }
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    // "a" was not installed when start was called: the snapshot says so, not "not running".
+    expect(seen).toEqual([false, expect.stringMatching(/"a" is not installed/)]);
+    await stop(engine);
+  });
+
+  it("reads the snapshot of the moment it was called once it returns a promise", async () => {
+    const { engine } = makeEngine();
+    engine.install("a", valueManifold("A"));
+    const gate = deferred();
+    const seen: unknown[] = [];
+    engine.install("b", {
+      inputs: ["a"],
+      start: async (context) => {
+        await gate.promise;
+        seen.push(context.hasResource("a"), context.getResource("a"));
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    const gone = engine.uninstall("a");
+    await settle();
+    gate.resolve();
+    await gone;
+    await settle();
+    expect(seen.slice(0, 2)).toEqual([true, "A"]);
+    await stop(engine);
+  });
+});
+
 describe("resourceLog", () => {
   it("records each getResource call of the start attempt, with the error of those that failed, and no hasResource call", async () => {
     const { engine } = makeEngine();
