@@ -103,7 +103,6 @@ const NONE: readonly never[] = Object.freeze([]);
 /** What the graph needs of a node; it fills in the slots. @internal */
 export interface GraphNode {
   readonly name: string;
-  readonly inputs: readonly string[];
   slot: Slot<this> | undefined;
   inputSlots: readonly Slot<this>[];
   /** Its place in the graph's list of installed nodes (kept by the graph). */
@@ -193,15 +192,15 @@ export class Graph<N extends GraphNode> {
   }
 
   /**
-   * Adds `node` and fills in its slots.
+   * Adds `node`, whose inputs are named `inputs`, and fills in its slots.
    * @throws AlreadyInstalledError if its name is taken, CycleError if its
    * inputs close a cycle; nothing is changed then.
    */
-  add(node: N): void {
+  add(node: N, inputs: readonly string[]): void {
     // One lookup of the name serves the duplicate check, the cycle search and the slot.
     let slot = this.#slots.get(node.name);
     if (slot?.node !== undefined) throw new AlreadyInstalledError(undefined, { manifoldName: node.name });
-    const cycle = this.#findCycle(node.name, node.inputs, slot);
+    const cycle = this.#findCycle(node.name, inputs, slot);
     if (cycle !== undefined) {
       throw new CycleError(
         // Worded for both install and validate (which installs nothing).
@@ -216,9 +215,9 @@ export class Graph<N extends GraphNode> {
     slot.node = node;
     node.slot = slot;
     this.#absent.delete(slot);
-    const inputSlots = new Array<Slot<N>>(node.inputs.length);
-    for (let i = 0; i < node.inputs.length; i++) {
-      const inputSlot = this.#slot(node.inputs[i] as string);
+    const inputSlots = new Array<Slot<N>>(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      const inputSlot = this.#slot(inputs[i] as string);
       inputSlot.addDependent(node);
       if (inputSlot.node === undefined) this.#absent.add(inputSlot);
       inputSlots[i] = inputSlot;
@@ -288,6 +287,6 @@ export function validate(manifolds: Manifolds): void {
   const graph = new Graph<GraphNode>();
   for (const name of Object.keys(manifolds)) {
     const checked = checkManifold(name, manifolds[name]);
-    graph.add({ name: checked.name, inputs: checked.inputs, slot: undefined, inputSlots: [], listIndex: -1 });
+    graph.add({ name: checked.name, slot: undefined, inputSlots: [], listIndex: -1 }, checked.inputs);
   }
 }

@@ -197,7 +197,7 @@ export class EngineLoop {
   #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
     this.#freezeCalling();
     const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now);
-    this.#graph.add(node);
+    this.#graph.add(node, inputs);
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
     const defaults = this.#config.supervision;
     if (defaults !== undefined || (manifold.heartbeatTimeout ?? 0) > 0 || manifold.restartLimit !== undefined) this.#supervisor.supervise(node);
@@ -937,7 +937,8 @@ export class EngineLoop {
     this.#lifecycle = Lifecycle.ShuttingDown;
     this.#readiness.stopHolding();
     this.#config.logger.info("engine stopping");
-    const nodes = [...this.#graph.nodes(), ...this.#readiness.retiring.values()];
+    const installed = this.#graph.nodes();
+    const nodes = this.#readiness.retiring.size === 0 ? installed : [...installed, ...this.#readiness.retiring.values()];
     for (const node of nodes) {
       this.#clearTimer(node);
       if (node.supervision !== undefined) this.#supervisor.dropRestartWaiters(node.supervision, "the engine is stopping");
@@ -952,7 +953,7 @@ export class EngineLoop {
         this.#refresh(node);
       }
     }
-    this.#shutdown = new ShutdownOrder(this.#graph.nodes(), this.#nextId);
+    this.#shutdown = new ShutdownOrder(installed, this.#nextId);
     this.#observer?.engineStopping();
     for (const node of nodes) {
       if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
@@ -1047,8 +1048,8 @@ function changedInput(
     if (input !== undefined && (input.startCount === 0 || changed.has(input))) return input;
   }
   // An input that was removed has left the graph: find it by name (O(inputs), not O(changed)).
-  for (const name of node.inputs) {
-    const removed = removedByName.get(name);
+  for (const slot of node.inputSlots) {
+    const removed = removedByName.get(slot.name);
     if (removed !== undefined) return removed;
   }
   return undefined;

@@ -57,6 +57,9 @@ const PHASES: readonly Phase[] = ["idle", "delayed", "ready", "blocked", "starti
 const REASONS: readonly RestartReason[] = ["none", "bounce", "input-changed", "failed"];
 const NO_NAMES: readonly string[] = Object.freeze([]);
 
+/** What a start attempt's resource log says when it asked for every input, in order, without error (the usual log): no list is kept. @internal */
+export const ALL_INPUTS: readonly string[] = Object.freeze(["(all inputs)"]);
+
 function phaseCode(phase: Phase): number {
   switch (phase) {
     case "idle":
@@ -121,11 +124,10 @@ export class ManifoldNode {
   readonly name: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly manifold: Manifold<any, any>;
-  readonly inputs: readonly string[];
 
   /** Its name's slot in the graph (set when installed; kept after uninstall). */
   slot: Slot<this> | undefined = undefined;
-  /** Its inputs' slots, in the order of `inputs`. */
+  /** Its inputs' slots, in the order of its manifold's `inputs` (the names are theirs: see `inputs`). */
   inputSlots: readonly Slot<this>[] = [];
   /** Its place in the graph's list of installed nodes (graph.ts). */
   listIndex = -1;
@@ -162,7 +164,6 @@ export class ManifoldNode {
     this.id = id;
     this.name = name;
     this.manifold = manifold;
-    this.inputs = inputs;
     this.since = now;
     if (inputs.length > 16) this.#rareFields().inputIndex = new Map(inputs.map((input, i) => [input, i]));
   }
@@ -232,7 +233,7 @@ export class ManifoldNode {
   }
   set resourceNames(names: readonly string[] | undefined) {
     this.#bits &= ~(BITS.logIsInputs | BITS.logIsEmpty);
-    if (names === this.inputs) this.#bits |= BITS.logIsInputs;
+    if (names === ALL_INPUTS) this.#bits |= BITS.logIsInputs;
     else if (names !== undefined && names.length === 0) this.#bits |= BITS.logIsEmpty;
     if ((this.#bits & (BITS.logIsInputs | BITS.logIsEmpty)) !== 0) names = undefined;
     if (names !== undefined || this.#rare !== undefined) this.#rareFields().resourceNames = names;
@@ -290,10 +291,34 @@ export class ManifoldNode {
     if (record !== undefined || this.#rare !== undefined) this.#rareFields().supervision = record;
   }
 
+  /**
+   * The names of its inputs, in order: a new array, made from the input slots
+   * (a copy of the names kept on every node cost 72 B per manifold).
+   */
+  get inputs(): string[] {
+    const slots = this.inputSlots;
+    const names = new Array<string>(slots.length);
+    for (let i = 0; i < slots.length; i++) names[i] = (slots[i] as Slot<this>).name;
+    return names;
+  }
+
+  /** How many inputs it has. */
+  get inputCount(): number {
+    return this.inputSlots.length;
+  }
+
+  /** The name of input `index`. */
+  inputName(index: number): string | undefined {
+    return this.inputSlots[index]?.name;
+  }
+
   /** Position of `name` in `inputs`, or -1. */
   indexOfInput(name: string): number {
     const index = this.#rare?.inputIndex;
-    return index !== undefined ? (index.get(name) ?? -1) : this.inputs.indexOf(name);
+    if (index !== undefined) return index.get(name) ?? -1;
+    const slots = this.inputSlots;
+    for (let i = 0; i < slots.length; i++) if ((slots[i] as Slot<this>).name === name) return i;
+    return -1;
   }
 
   /** Whether this node is the one installed under its name (false once uninstalled, while its worker may live on). */

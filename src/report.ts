@@ -198,7 +198,7 @@ export function manifoldReport(
   const entry: ManifoldReport = {
     state: node.reportState,
     since: isoTime(node.since),
-    inputs: [...node.inputs],
+    inputs: node.inputs,
     startCount: node.startCount,
     restartCount: Math.max(0, node.startCount - 1),
     failureCount: history.failureCount(node),
@@ -230,7 +230,7 @@ export function manifoldReport(
 /** The inputs whose start in flight holds a blocked node's start back (rule 9). */
 function blockedBy(node: ManifoldNode): string[] {
   const names: string[] = [];
-  for (let i = 0; i < node.inputs.length; i++) if (node.inputSlots[i]?.node?.holding === true) names.push(node.inputs[i] as string);
+  for (const slot of node.inputSlots) if (slot.node?.holding === true) names.push(slot.name);
   return names;
 }
 

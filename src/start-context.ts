@@ -15,6 +15,7 @@
  */
 import { describeValue, MissingError, quote } from "./errors.js";
 import type { StartContext } from "./manifold.js";
+import { ALL_INPUTS } from "./node.js";
 import { nameOf, type InputName } from "./resource.js";
 import type { Worker } from "./workers.js";
 
@@ -33,7 +34,6 @@ const NOT_INSTALLED = Symbol("not installed");
 
 /** What a snapshot is taken of: a node's inputs, as the graph links them. @internal */
 export interface SnapshotSource {
-  readonly inputs: readonly string[];
   readonly inputSlots: readonly { readonly node: InputState | undefined }[];
 }
 
@@ -51,7 +51,7 @@ export interface InputState {
  * @internal
  */
 export function takeSnapshot(source: SnapshotSource): Snapshot {
-  const count = source.inputs.length;
+  const count = source.inputSlots.length;
   if (count === 0) return EMPTY_SNAPSHOT;
   const snapshot = new Array<unknown>(2 * count);
   for (let i = 0; i < count; i++) {
@@ -75,6 +75,8 @@ interface OutputOwner {
 export interface AttemptOwner extends SnapshotSource {
   readonly name: string;
   indexOfInput(name: string): number;
+  /** The name of input `index`, or undefined past the last. */
+  inputName(index: number): string | undefined;
 }
 
 /**
@@ -191,12 +193,12 @@ export class StartAttempt implements StartContext {
     return attempt.#aborted;
   }
 
-  /** The names asked of getResource (`inputs` itself when they are all of it, in order, without error). */
+  /** The names asked of getResource: ALL_INPUTS (node.ts) when they were all the inputs, in order, without error. */
   static loggedNames(attempt: StartAttempt): readonly string[] {
     if (attempt.#names !== undefined) return attempt.#names;
-    const inputs = attempt.#owner.inputs;
-    if (attempt.#matched === inputs.length) return inputs.length === 0 ? NO_CALLS : inputs;
-    return attempt.#matched === 0 ? NO_CALLS : inputs.slice(0, attempt.#matched);
+    const matched = attempt.#matched;
+    if (matched === 0) return NO_CALLS;
+    return attempt.#owner.inputName(matched) === undefined ? ALL_INPUTS : attempt.#firstInputs(matched);
   }
 
   /** The error of each logged call, by position; undefined when none failed. */
@@ -265,17 +267,23 @@ export class StartAttempt implements StartContext {
   }
 
   #record(name: string, error: string | undefined): void {
-    const inputs = this.#owner.inputs;
     if (this.#names === undefined) {
-      if (error === undefined && inputs[this.#matched] === name) {
+      if (error === undefined && this.#owner.inputName(this.#matched) === name) {
         this.#matched++;
         return;
       }
-      this.#names = inputs.slice(0, this.#matched);
+      this.#names = this.#firstInputs(this.#matched);
     }
     const names = this.#names;
     if (error !== undefined) (this.#errors ??= [])[names.length] = error;
     names.push(name);
+  }
+
+  /** The names of the first `count` inputs. */
+  #firstInputs(count: number): string[] {
+    const names = new Array<string>(count);
+    for (let i = 0; i < count; i++) names[i] = this.#owner.inputName(i) as string;
+    return names;
   }
 
   #resolve(input: InputName, method: string): string {

@@ -274,7 +274,7 @@ describe("errors", () => {
 describe("cycle checks", () => {
   it("a chain added in reverse order installs, and a cycle closed through it is still found with its path", () => {
     const graph = new Graph<GraphNode>();
-    for (let i = 500; i >= 1; i--) graph.add({ name: `m${i}`, inputs: i > 1 ? [`m${i - 1}`] : [], slot: undefined, inputSlots: [], listIndex: -1 });
+    for (let i = 500; i >= 1; i--) graph.add({ name: `m${i}`, slot: undefined, inputSlots: [], listIndex: -1 }, i > 1 ? [`m${i - 1}`] : []);
     expect(graph.size).toBe(500);
     expect(graph.findCycle("m1", ["m400"])).toEqual(["m1", "m400", ...Array.from({ length: 398 }, (_, i) => `m${399 - i}`), "m1"]);
     // An input that is not installed can never close a cycle.
