@@ -23,7 +23,12 @@
  * - floor: workload.ts's `runFloor` on the same graph, per start. It pays
  *   for the workload (the worker, its promise and closures) and for its own
  *   context and `Map` entry per start; start - floor is what the engine
- *   allocates per start beyond that, bounce - floor per restart likewise.
+ *   allocates per start beyond that, bounce - floor per restart likewise;
+ * - the reference (reference.ts, the least any engine keeping the contract
+ *   must do) on the same graph: its install (a `Map` entry, a record and
+ *   the edges per manifold) and its starts, per start, less the floor's, as
+ *   for the engine: what the contract itself costs, for the engine's
+ *   figures to be read against.
  * Figures are medians over the runs (`--runs`, default 3) that had no GC in
  * the phase. Code the JIT compiles during a phase counts too: the warm-up
  * keeps that small.
@@ -39,6 +44,7 @@ import { BounceError, Engine } from "./engine.js";
 import { makeGraph, SHAPES, transitiveDependents, type Graph, type Shape } from "./graphs.js";
 import { ALLOC_NODE_FLAGS, collect, CountingClock, deadline, GcLog, heapInUse, median, now, settle } from "./measure.js";
 import { allocTable, type AllocPhase, type AllocReport, type AllocResult } from "./summary.js";
+import { runReference } from "./reference.js";
 import { makeManifolds, Probe, runFloor } from "./workload.js";
 
 /** As in run.ts: a first run this small per shape, so the measured runs do not also pay for the JIT's first compiles. */
@@ -104,7 +110,7 @@ interface RunBytes {
   bounceRestarts: number;
 }
 
-/** One engine's install, cold start and root bounce, then the floor; each phase's heap growth after a full GC. */
+/** One engine's install, cold start and root bounce, then the floor, then the reference; each phase's heap growth after a full GC. */
 async function measureRun(graph: Graph): Promise<RunBytes> {
   const root = 0;
   const bounceRestarts = transitiveDependents(graph, root).size + 1;
@@ -149,12 +155,32 @@ async function measureRun(graph: Graph): Promise<RunBytes> {
   const h6 = heapInUse();
   const floorTo = now();
 
+  // The reference: its install runs in runReference itself, its starts in a
+  // microtask after (as the engine's do), so the install's heap is read
+  // before that microtask can run.
+  const referenceProbe = new Probe(graph.size);
+  const referenceManifolds = makeManifolds(graph, referenceProbe);
+  collect();
+  const referenceInstallFrom = now();
+  const h7 = heapInUse();
+  const referenceRun = runReference(graph, referenceManifolds);
+  const h8 = heapInUse();
+  const referenceStartFrom = now();
+  const reference = await referenceRun;
+  const h9 = heapInUse();
+  const referenceStartTo = now();
+  if (reference.started !== graph.size || referenceProbe.startCalls.count !== graph.size) {
+    throw new Error(`alloc: the reference started ${reference.started} workers with ${referenceProbe.startCalls.count} start calls for ${graph.size} manifolds`);
+  }
+
   // Asked in time order: GcLog forgets what began before each `from`.
   const gcs: Record<AllocPhase, number> = {
     install: (await gcLog.pauses(installFrom, startFrom)).length,
     start: (await gcLog.pauses(startFrom, startTo)).length,
     bounce: (await gcLog.pauses(bounceFrom, bounceTo)).length,
     floor: (await gcLog.pauses(floorFrom, floorTo)).length,
+    referenceInstall: (await gcLog.pauses(referenceInstallFrom, referenceStartFrom)).length,
+    referenceStart: (await gcLog.pauses(referenceStartFrom, referenceStartTo)).length,
   };
   const clean = (phase: AllocPhase, bytes: number, count: number): number | null => (gcs[phase] === 0 ? bytes / count : null);
   return {
@@ -163,6 +189,8 @@ async function measureRun(graph: Graph): Promise<RunBytes> {
       start: clean("start", h2 - h1, graph.size),
       bounce: clean("bounce", h4 - h3, bounceRestarts),
       floor: clean("floor", h6 - h5, graph.size),
+      referenceInstall: clean("referenceInstall", h8 - h7, graph.size),
+      referenceStart: clean("referenceStart", h9 - h8, graph.size),
     },
     gcs,
     bounceRestarts,
@@ -189,8 +217,17 @@ function summarize(shape: Shape, graph: Graph, measured: readonly RunBytes[]): A
     bounceRestarts: (measured[0] as RunBytes).bounceRestarts,
     bouncePerRestart: cleanMedian(phase("bounce")),
     engineBouncePerRestart: cleanMedian(less("bounce")),
-    gcs: { install: count("install"), start: count("start"), floor: count("floor"), bounce: count("bounce") },
-    samples: { install: phase("install").map(round), start: phase("start").map(round), floor: phase("floor").map(round), bounce: phase("bounce").map(round) },
+    referenceInstallPerManifold: cleanMedian(phase("referenceInstall")),
+    referenceStartPerManifold: cleanMedian(phase("referenceStart")),
+    referencePerStart: cleanMedian(less("referenceStart")),
+    gcs: {
+      install: count("install"), start: count("start"), floor: count("floor"), bounce: count("bounce"),
+      referenceInstall: count("referenceInstall"), referenceStart: count("referenceStart"),
+    },
+    samples: {
+      install: phase("install").map(round), start: phase("start").map(round), floor: phase("floor").map(round), bounce: phase("bounce").map(round),
+      referenceInstall: phase("referenceInstall").map(round), referenceStart: phase("referenceStart").map(round),
+    },
   };
 }
 

@@ -23,7 +23,7 @@ import { BounceError, Engine } from "./engine.js";
 import { dependentsOf, transitiveDependents, type Graph } from "./graphs.js";
 import { startByHand, stopByHand } from "./handwritten.js";
 import { collect, CountingClock, deadline, GcLog, heapAfterGc, minorGc, now, settle, settledHeap, timersSince, type TimerCounts } from "./measure.js";
-import { runReference } from "./reference.js";
+import { runReference, stopReference, type ReferenceState } from "./reference.js";
 import { makeManifolds, Probe, runFloor } from "./workload.js";
 
 export interface RunOptions {
@@ -59,6 +59,8 @@ export interface RunFigures {
   floorMs: number;
   /** The same cold start by the reference, the least any engine must do (reference.ts). */
   referenceMs: number;
+  /** The reference's shutdown right after, every worker running: the least kill + wait must do. */
+  referenceStopMs: number;
   /** The same cold start written by hand (handwritten.ts): maps, topological layers, `Promise.all` per layer. */
   handwrittenMs: number;
   /** Its reverse-layer stop, every worker running. */
@@ -86,6 +88,8 @@ export interface HeapFigures {
   heapPerManifold: number;
   /** The floor's: the workers (and the floor's map of outputs). */
   floorHeapPerManifold: number;
+  /** The reference's (reference.ts), measured alike: the least any engine keeps, plus the workers. */
+  referenceHeapPerManifold: number;
 }
 
 /** Measures everything once: one engine's life (garbage once this returns), the floor, the reference, the hand-written start and stop. */
@@ -93,9 +97,9 @@ export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFig
   const problems: string[] = [];
   const engine = await lifecycle(graph, options, problems);
   const floorMs = timeFloor(graph, options);
-  const referenceMs = await timeReference(graph, options);
+  const reference = await timeReference(graph, options);
   const handwritten = await timeHandwritten(graph, options);
-  return { ...engine, floorMs, referenceMs, ...handwritten, problems };
+  return { ...engine, floorMs, ...reference, ...handwritten, problems };
 }
 
 /** Every GC pause from here on, for the phases to pick theirs from (it must observe before a phase begins). */
@@ -111,9 +115,9 @@ function beforePhase(options: RunOptions): void {
 const HEAP_SAMPLE = 10_000;
 
 /**
- * The heap after a cold start, of the engine and of the floor, each after a
- * full GC. A small graph is measured as several engines at once, enough for
- * HEAP_SAMPLE manifolds: the heap moves by a megabyte or so for reasons of
+ * The heap after a cold start, of the engine, of the floor and of the
+ * reference, each after a full GC. A small graph is measured as several
+ * engines at once, enough for HEAP_SAMPLE manifolds: the heap moves by a megabyte or so for reasons of
  * its own, which at 1,000 manifolds would be a thousand bytes per manifold.
  */
 export async function measureHeap(graph: Graph, options: RunOptions): Promise<HeapFigures> {
@@ -134,7 +138,16 @@ export async function measureHeap(graph: Graph, options: RunOptions): Promise<He
   const floorHeapPerManifold = (heapAfterGc() - floorBefore) / manifolds;
   // The workers are the user's, not the engine's: keep them alive past the measurement, as the engine does.
   if (floors.some((floor) => floor.probe.workers.length !== graph.size)) throw new Error("floor lost its workers");
-  return { heapPerManifold, floorHeapPerManifold };
+
+  // The reference, measured as the engine is: what the contract itself costs.
+  const references = Array.from({ length: copies }, () => build(graph));
+  const referenceBefore = settledHeap();
+  const states: ReferenceState[] = [];
+  for (const reference of references) states.push(await deadline(runReference(graph, reference.manifolds), "reference"));
+  const referenceHeapPerManifold = (heapAfterGc() - referenceBefore) / manifolds;
+  // Held until measured (read after it, so that nothing could free it before).
+  if (states.some((state) => state.entries.size !== graph.size || state.started !== graph.size)) throw new Error("reference lost its entries");
+  return { heapPerManifold, floorHeapPerManifold, referenceHeapPerManifold };
 }
 
 /** A graph's manifolds, and the probe they report to. */
@@ -152,7 +165,7 @@ async function lifecycle(
   graph: Graph,
   options: RunOptions,
   problems: string[],
-): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "handwrittenMs" | "handwrittenStopMs" | "problems">> {
+): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "referenceStopMs" | "handwrittenMs" | "handwrittenStopMs" | "problems">> {
   const root = 0;
   const bounceSet = transitiveDependents(graph, root);
   const mid = uninstallIndex(graph);
@@ -297,15 +310,24 @@ function timeFloor(graph: Graph, options: RunOptions): number {
   return now() - t0;
 }
 
-/** The reference's cold start, install to last start, on fresh manifolds. */
-async function timeReference(graph: Graph, options: RunOptions): Promise<number> {
+/**
+ * The reference's cold start, install to last start, on fresh manifolds, and
+ * its shutdown right after, every worker running (with the engine's
+ * stopTimeout); each after the same GC as the engine's phases.
+ */
+async function timeReference(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "referenceMs" | "referenceStopMs">> {
   const { probe, manifolds } = build(graph);
   beforePhase(options);
-  const t0 = now();
-  await deadline(runReference(graph, manifolds), "reference");
-  const ms = now() - t0;
+  let t0 = now();
+  const state = await deadline(runReference(graph, manifolds), "reference");
+  const referenceMs = now() - t0;
   if (probe.startCalls.count !== graph.size) throw new Error(`reference made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
-  return ms;
+  beforePhase(options);
+  t0 = now();
+  await deadline(stopReference(state, options.stopTimeout), "reference stop");
+  const referenceStopMs = now() - t0;
+  for (const entry of state.entries.values()) if (entry.worker !== undefined) throw new Error(`reference stop: ${entry.name} still runs`);
+  return { referenceMs, referenceStopMs };
 }
 
 /**

@@ -32,7 +32,7 @@ type NumberKey = { [K in keyof RunFigures]: RunFigures[K] extends number ? K : n
 type Figures = Record<NumberKey, number>;
 const TIMED = [
   "installMs", "coldStartMs", "coldGcMs", "reportMs", "bounceMs", "bounceGcMs", "uninstallMs", "killMs",
-  "floorMs", "referenceMs", "handwrittenMs", "handwrittenStopMs",
+  "floorMs", "referenceMs", "referenceStopMs", "handwrittenMs", "handwrittenStopMs",
 ] as const;
 type TimedKey = (typeof TIMED)[number];
 const CHURN: readonly NumberKey[] = ["coldChurn", "bounceChurn", "uninstallChurn"];
@@ -166,7 +166,7 @@ export function checkTargets(main: readonly Result[], all: readonly Result[], al
   targets.push({
     name: `engine bookkeeping < ${BOOKKEEPING_DIET_BYTES} B heap per manifold (at each shape's largest N)`,
     met: largest.length > 0 && largest.every((r) => bookkeeping(r) < BOOKKEEPING_DIET_BYTES),
-    detail: largest.map((r) => `${label(r)}: ${Math.round(bookkeeping(r))} B`).join(", "),
+    detail: largest.map((r) => `${label(r)}: ${Math.round(bookkeeping(r))} B (the reference, the least any engine keeps, ${Math.round(referenceBookkeeping(r))} B)`).join(", "),
   });
 
   const handRatio = (r: Result): number => (r.size >= 100_000 ? HANDWRITTEN_RATIO_LARGE : HANDWRITTEN_RATIO_SMALL);
@@ -202,7 +202,10 @@ export function checkTargets(main: readonly Result[], all: readonly Result[], al
   targets.push({
     name: `engine allocation per start < ${ALLOCATION_PER_START} B (alloc.ts: beyond the floor's)`,
     met: allocated.length > 0 && allocated.every((a) => a.enginePerStart !== null && a.enginePerStart < ALLOCATION_PER_START),
-    detail: allocated.length === 0 ? "not measured (alloc.ts did not run)" : allocated.map((a) => `${a.shape} ${fmtSize(a.size)}: ${fmtBytes(a.enginePerStart)}`).join(", "),
+    detail:
+      allocated.length === 0
+        ? "not measured (alloc.ts did not run)"
+        : allocated.map((a) => `${a.shape} ${fmtSize(a.size)}: ${fmtBytes(a.enginePerStart)} (the reference ${fmtBytes(a.referencePerStart)})`).join(", "),
   });
 
   const timed = all.filter((r) => r.timers.cold.restart + r.timers.bounce.restart + r.timers.uninstall.restart + r.timers.kill.restart > 0);
@@ -247,10 +250,19 @@ export function scaling(results: readonly Result[], key: TimedKey): { shape: Sha
 /** Heap the engine holds per manifold: everything after the cold start, less the workers the floor holds too. */
 export const bookkeeping = (r: Result): number => r.heap.heapPerManifold - r.heap.floorHeapPerManifold;
 
+/**
+ * The same for the reference (reference.ts): what the contract itself costs
+ * per manifold, which the engine's bookkeeping is to be read against.
+ */
+export const referenceBookkeeping = (r: Result): number => r.heap.referenceHeapPerManifold - r.heap.floorHeapPerManifold;
+
 // ------------------------------------------------------------------ allocation (alloc.ts)
 
-/** The phases alloc.ts measures: install, the cold start's starts, the floor, the root bounce. */
-export type AllocPhase = "install" | "start" | "floor" | "bounce";
+/**
+ * The phases alloc.ts measures: install, the cold start's starts, the floor,
+ * the root bounce, and the reference's install and starts (reference.ts).
+ */
+export type AllocPhase = "install" | "start" | "floor" | "bounce" | "referenceInstall" | "referenceStart";
 
 /**
  * What alloc.ts measured for one shape, in bytes. Each figure is the median
@@ -275,6 +287,12 @@ export interface AllocResult {
   bouncePerRestart: number | null;
   /** bounce - floor per start, per run: what the engine allocates per restart. */
   engineBouncePerRestart: number | null;
+  /** Allocated by the reference's install (its `Map` entry, record and edges), per manifold: the least any engine's install allocates. */
+  referenceInstallPerManifold: number | null;
+  /** Allocated by the reference's starts, per start: the workload and the least any engine allocates per start. */
+  referenceStartPerManifold: number | null;
+  /** referenceStart - floor, per run: the least any engine allocates per start beyond the floor (compare enginePerStart). */
+  referencePerStart: number | null;
   /** GCs that began inside each phase, over all runs: each voids that run's figure for the phase. */
   gcs: Record<AllocPhase, number>;
   /** Every run's figure per phase (bytes per manifold; null: a GC fell inside). */
@@ -291,11 +309,12 @@ export interface AllocReport {
 
 export function allocTable(report: AllocReport): string {
   const header = [
-    "shape", "N", "install B/manifold", "start B/manifold", "floor B/start", "engine B/start",
+    "shape", "N", "install B/manifold", "reference B/install", "start B/manifold", "floor B/start", "engine B/start", "reference B/start",
     "root bounce restarts", "bounce B/restart", "engine B/restart", "GCs inside phases",
   ];
   const rows = report.results.map((a) => [
-    a.shape, fmtSize(a.size), fmtBytes(a.installPerManifold), fmtBytes(a.startPerManifold), fmtBytes(a.floorPerStart), fmtBytes(a.enginePerStart),
+    a.shape, fmtSize(a.size), fmtBytes(a.installPerManifold), fmtBytes(a.referenceInstallPerManifold),
+    fmtBytes(a.startPerManifold), fmtBytes(a.floorPerStart), fmtBytes(a.enginePerStart), fmtBytes(a.referencePerStart),
     String(a.bounceRestarts), fmtBytes(a.bouncePerRestart), fmtBytes(a.engineBouncePerRestart),
     Object.values(a.gcs).some((n) => n > 0) ? (Object.entries(a.gcs) as [AllocPhase, number][]).filter(([, n]) => n > 0).map(([phase, n]) => `${phase} ${n}`).join(", ") : "0",
   ]);
@@ -308,8 +327,9 @@ export function mainTable(results: readonly Result[]): string {
   const header = [
     "shape", "N", "install ms", "cold start ms", "floor ms", "engine/floor", "reference/floor", "cold churn",
     "root bounce ms (dependents)", "restarts/dependent", "report() ms", "uninstall ms (dependents)",
-    "kill+wait ms", "heap B/manifold", "engine B/manifold",
-    "hand-written ms", "engine/hand-written", "hand-written stop ms", "kill/hand-written stop", "GC % cold", "GC in bounce ms", "bounces with a GC",
+    "kill+wait ms", "heap B/manifold", "engine B/manifold", "reference B/manifold",
+    "hand-written ms", "engine/hand-written", "hand-written stop ms", "kill/hand-written stop",
+    "reference stop ms", "kill/reference stop", "GC % cold", "GC in bounce ms", "bounces with a GC",
   ];
   const rows = results.map((r) => {
     const f = r.figures;
@@ -317,7 +337,9 @@ export function mainTable(results: readonly Result[]): string {
       r.shape, fmtSize(r.size), fmtMs(f.installMs), fmtMs(f.coldStartMs), fmtMs(f.floorMs), fmtRatio(f.coldStartMs / f.floorMs),
       fmtRatio(f.referenceMs / f.floorMs), fmtChurn(f.coldChurn), `${fmtMs(f.bounceMs)} (${f.bounceAffected})`, fmtChurn(f.bounceChurn), fmtMs(f.reportMs),
       `${fmtMs(f.uninstallMs)} (${f.uninstallAffected})`, fmtMs(f.killMs), String(Math.round(r.heap.heapPerManifold)), String(Math.round(bookkeeping(r))),
+      String(Math.round(referenceBookkeeping(r))),
       fmtMs(f.handwrittenMs), fmtRatio(f.coldStartMs / f.handwrittenMs), fmtMs(f.handwrittenStopMs), fmtRatio(f.killMs / f.handwrittenStopMs),
+      fmtMs(f.referenceStopMs), fmtRatio(f.killMs / f.referenceStopMs),
       fmtPercent(r.coldGcShare), fmtMs(f.bounceGcMs), `${r.bouncesWithGc}/${r.runs}`,
     ];
   });
@@ -348,7 +370,7 @@ export function scalingTable(results: readonly Result[]): string {
   const sizes = [...new Set(results.map((r) => r.size))].sort((a, b) => a - b);
   const header = ["phase", "shape", ...sizes.map((n) => `µs/manifold @ ${fmtSize(n)}`), "max/min", "growth with N"];
   const rows: string[][] = [];
-  const others = [["floorMs", "floor (no engine)"], ["referenceMs", "reference (least engine)"], ["handwrittenMs", "hand-written start"], ["handwrittenStopMs", "hand-written stop"]] as const;
+  const others = [["floorMs", "floor (no engine)"], ["referenceMs", "reference (least engine)"], ["handwrittenMs", "hand-written start"], ["handwrittenStopMs", "hand-written stop"], ["referenceStopMs", "reference stop (least shutdown)"]] as const;
   for (const [key, what] of [...SCALED, ...others] as const) {
     for (const { shape, perSize, ratio, growth } of scaling(results, key)) {
       const bySize = new Map(perSize);

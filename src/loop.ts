@@ -541,9 +541,11 @@ export class EngineLoop {
     const error = raw === undefined ? undefined : this.#recordError(node, raw, "worker");
     const fatal = error !== undefined && this.#checkFatal(node, error);
     const verdict = classify(error);
-    const ranFor = accepted ? this.#config.clock.now() - (node.lastStart ?? 0) : undefined;
+    // One clock read serves the backoff and the state change (a shutdown makes 100,000 of these).
+    const now = this.#config.clock.now();
+    const ranFor = accepted ? now - (node.lastStart ?? 0) : undefined;
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
-    const delay = this.#decideRestart(node, verdict, killed);
+    const delay = this.#decideRestart(node, verdict, killed, now);
     this.#observer?.stopped(node, stopOutcome(verdict, killed, fatal), error, killed || bouncedAtKill);
     this.#announceNext(node, killed ? "completed" : verdict, fatal, delay);
     if (bounce) this.#bounceDependents(node);
@@ -553,11 +555,11 @@ export class EngineLoop {
    * What follows a start or worker that settled without leaving a worker
    * (SPEC rule 4). Returns the delay of the restart it scheduled, if any.
    */
-  #decideRestart(node: ManifoldNode, verdict: Verdict, killed: boolean): number | undefined {
-    if (this.#lifecycle >= Lifecycle.ShuttingDown || !node.installed) return this.#rest(node);
+  #decideRestart(node: ManifoldNode, verdict: Verdict, killed: boolean, now?: number): number | undefined {
+    if (this.#lifecycle >= Lifecycle.ShuttingDown || !node.installed) return this.#rest(node, now);
     if (killed) {
       // The engine stopped it: restart if still wanted, for the reason it was stopped, whatever it returned.
-      return node.restart === "none" ? this.#rest(node) : this.#scheduleRestart(node, node.restart);
+      return node.restart === "none" ? this.#rest(node, now) : this.#scheduleRestart(node, node.restart);
     }
     switch (verdict) {
       case "completed":
@@ -595,8 +597,8 @@ export class EngineLoop {
   }
 
   /** Leaves `node` idle until something changes. */
-  #rest(node: ManifoldNode): undefined {
-    this.#setPhase(node, "idle");
+  #rest(node: ManifoldNode, now?: number): undefined {
+    this.#setPhase(node, "idle", now);
     return undefined;
   }
 
