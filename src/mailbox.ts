@@ -29,10 +29,8 @@ export interface MailboxHandlers<M, N> {
 /** @internal */
 export class Mailbox<M extends { kind: string }, N> {
   readonly #handlers: MailboxHandlers<M, N>;
-  #messages: (M | undefined)[] = [];
-  #messageHead = 0;
-  #ready: (N | undefined)[] = [];
-  #readyHead = 0;
+  readonly #messages = new Queue<M>();
+  readonly #ready = new Queue<N>();
   #deferred: N[] = [];
   #draining = false;
   #drainScheduled = false;
@@ -103,17 +101,15 @@ export class Mailbox<M extends { kind: string }, N> {
       for (;;) {
         // One item per iteration, each in its own try: a handler that throws
         // must not stop the ones after it.
-        if (this.#messageHead < this.#messages.length) {
-          const message = this.#messages[this.#messageHead] as M;
-          this.#messages[this.#messageHead++] = undefined;
+        if (this.#messages.size > 0) {
+          const message = this.#messages.shift();
           try {
             this.#handlers.message(message);
           } catch (error) {
             this.#handlers.crashed(message.kind, error);
           }
-        } else if (startsToo && this.#readyHead < this.#ready.length) {
-          const node = this.#ready[this.#readyHead] as N;
-          this.#ready[this.#readyHead++] = undefined;
+        } else if (startsToo && this.#ready.size > 0) {
+          const node = this.#ready.shift();
           try {
             this.#handlers.ready(node);
           } catch (error) {
@@ -123,16 +119,65 @@ export class Mailbox<M extends { kind: string }, N> {
           break;
         }
       }
-      this.#messages.length = 0;
-      this.#messageHead = 0;
-      if (this.#readyHead === this.#ready.length) {
-        this.#ready.length = 0;
-        this.#readyHead = 0;
-      }
+      this.#messages.trim();
+      this.#ready.trim();
     } finally {
       this.#draining = false;
     }
-    if (this.#readyHead < this.#ready.length) this.#scheduleDrain();
+    if (this.#ready.size > 0) this.#scheduleDrain();
     this.#handlers.idle();
   }
 }
+
+/**
+ * A first-in-first-out queue in a ring of power-of-two size. A drain that
+ * handles 100,000 messages never holds more than a few at once: an array
+ * that is pushed at the end and read from a moving head grew to 100,000
+ * slots by copying, about 24 B of garbage per message (measured); the ring
+ * stays at its high-water mark and allocates nothing.
+ * @internal
+ */
+class Queue<T> {
+  #items: (T | undefined)[] = new Array<T | undefined>(MIN_RING).fill(undefined);
+  #head = 0;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  push(item: T): void {
+    if (this.#size === this.#items.length) this.#grow();
+    this.#items[(this.#head + this.#size) & (this.#items.length - 1)] = item;
+    this.#size++;
+  }
+
+  /** The oldest item, removed; only while `size > 0`. */
+  shift(): T {
+    const item = this.#items[this.#head] as T;
+    this.#items[this.#head] = undefined;
+    this.#head = (this.#head + 1) & (this.#items.length - 1);
+    this.#size--;
+    return item;
+  }
+
+  /** Once empty, gives back a ring that a burst (a cold start's ready queue) made large. */
+  trim(): void {
+    if (this.#size === 0 && this.#items.length > MAX_IDLE_RING) {
+      this.#items = new Array<T | undefined>(MIN_RING).fill(undefined);
+      this.#head = 0;
+    }
+  }
+
+  #grow(): void {
+    const old = this.#items;
+    const items = new Array<T | undefined>(old.length * 2).fill(undefined);
+    for (let i = 0; i < this.#size; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
+    this.#items = items;
+    this.#head = 0;
+  }
+}
+
+const MIN_RING = 16;
+/** A ring larger than this is given back once empty (a few KB are kept for the next burst). */
+const MAX_IDLE_RING = 1024;

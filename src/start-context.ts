@@ -101,6 +101,8 @@ const EXPIRED = 1;
 /** The attempt itself, for the getters on the prototype: read through a symbol-keyed field, a getter also works when the context is wrapped in a Proxy (a #private field would not). */
 const SELF = Symbol("attempt");
 
+const NOT_ABORTED = Symbol("not aborted");
+
 /**
  * One start attempt, and the context its start function receives: one
  * object for both (a separate context object cost 56 B per start). The
@@ -133,8 +135,8 @@ export class StartAttempt implements StartContext {
   #errors: (string | undefined)[] | undefined = undefined;
   /** Made only when someone reads `signal` (an AbortController is an EventTarget, costly to create). */
   #controller: AbortController | undefined = undefined;
-  #aborted = false;
-  #abortReason: unknown = undefined;
+  /** Why it was aborted; NOT_ABORTED until it is (one field, not a flag and a reason: 8 B per start). */
+  #abortReason: unknown = NOT_ABORTED;
   #heartbeat: (() => void) | undefined = undefined;
   #progress: ((message: string, details?: unknown) => void) | undefined = undefined;
 
@@ -153,7 +155,7 @@ export class StartAttempt implements StartContext {
     const self = this[SELF];
     if (self.#controller === undefined) {
       self.#controller = new AbortController();
-      if (self.#aborted) self.#controller.abort(self.#abortReason);
+      if (self.#abortReason !== NOT_ABORTED) self.#controller.abort(self.#abortReason);
     }
     return self.#controller.signal;
   }
@@ -183,14 +185,13 @@ export class StartAttempt implements StartContext {
   }
 
   static abort(attempt: StartAttempt, reason: unknown): void {
-    if (attempt.#aborted) return;
-    attempt.#aborted = true;
+    if (attempt.#abortReason !== NOT_ABORTED) return;
     attempt.#abortReason = reason;
     attempt.#controller?.abort(reason);
   }
 
   static aborted(attempt: StartAttempt): boolean {
-    return attempt.#aborted;
+    return attempt.#abortReason !== NOT_ABORTED;
   }
 
   /** The names asked of getResource: ALL_INPUTS (node.ts) when they were all the inputs, in order, without error. */
