@@ -84,7 +84,7 @@ for (const size of [...sizes].sort((a, b) => a - b)) {
         console.error(
           `${shape} ${size} stopTimeout=${stopTimeout} run ${run}/${count}: cold start ${fmtMs(f.coldStartMs)} ms, ` +
             `bounce ${fmtMs(f.bounceMs)} ms, kill+wait ${fmtMs(f.killMs)} ms, hand-written ${fmtMs(f.handwrittenMs)} ms, ` +
-            `its stop ${fmtMs(f.handwrittenStopMs)} ms, reference stop ${fmtMs(f.referenceStopMs)} ms, GC in cold start ${fmtMs(f.coldGcMs)} ms${f.problems.length > 0 ? `, PROBLEMS: ${f.problems.join("; ")}` : ""}`,
+            `its stop ${fmtMs(f.handwrittenStopMs)} ms, reference stop ${fmtMs(f.referenceStopMs)} ms, GC in cold start ${fmtMs(f.coldGcMs)} ms (hand-written ${fmtMs(f.handwrittenGcMs)} ms, reference ${fmtMs(f.referenceGcMs)} ms)${f.problems.length > 0 ? `, PROBLEMS: ${f.problems.join("; ")}` : ""}`,
         );
       }
       results.push(summarize({ shape, size, stopTimeout, order }, figures, await measureHeap(graph, options)));

@@ -61,10 +61,14 @@ export interface RunFigures {
   referenceMs: number;
   /** The reference's shutdown right after, every worker running: the least kill + wait must do. */
   referenceStopMs: number;
+  /** GC pauses (ms, summed) that began during the reference's cold start, measured as `coldGcMs` is. */
+  referenceGcMs: number;
   /** The same cold start written by hand (handwritten.ts): maps, topological layers, `Promise.all` per layer. */
   handwrittenMs: number;
   /** Its reverse-layer stop, every worker running. */
   handwrittenStopMs: number;
+  /** GC pauses (ms, summed) that began during the hand-written start, measured as `coldGcMs` is. */
+  handwrittenGcMs: number;
   timers: { cold: TimerCounts; bounce: TimerCounts; uninstall: TimerCounts; kill: TimerCounts };
   /** Anything the engine did that it should not have; empty when all is well. */
   problems: string[];
@@ -165,7 +169,7 @@ async function lifecycle(
   graph: Graph,
   options: RunOptions,
   problems: string[],
-): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "referenceStopMs" | "handwrittenMs" | "handwrittenStopMs" | "problems">> {
+): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "referenceStopMs" | "referenceGcMs" | "handwrittenMs" | "handwrittenStopMs" | "handwrittenGcMs" | "problems">> {
   const root = 0;
   const bounceSet = transitiveDependents(graph, root);
   const mid = uninstallIndex(graph);
@@ -313,34 +317,41 @@ function timeFloor(graph: Graph, options: RunOptions): number {
 /**
  * The reference's cold start, install to last start, on fresh manifolds, and
  * its shutdown right after, every worker running (with the engine's
- * stopTimeout); each after the same GC as the engine's phases.
+ * stopTimeout); each after the same GC as the engine's phases. The GC pauses
+ * that began during the start are summed as the engine's cold start's are,
+ * and asked for before the stop's GC, as the engine's are before the next
+ * phase's.
  */
-async function timeReference(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "referenceMs" | "referenceStopMs">> {
+async function timeReference(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "referenceMs" | "referenceStopMs" | "referenceGcMs">> {
   const { probe, manifolds } = build(graph);
   beforePhase(options);
   let t0 = now();
   const state = await deadline(runReference(graph, manifolds), "reference");
-  const referenceMs = now() - t0;
+  const end = now();
+  const referenceMs = end - t0;
   if (probe.startCalls.count !== graph.size) throw new Error(`reference made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
+  const referenceGcMs = sum(await gcLog.pauses(t0, end));
   beforePhase(options);
   t0 = now();
   await deadline(stopReference(state, options.stopTimeout), "reference stop");
   const referenceStopMs = now() - t0;
   for (const entry of state.entries.values()) if (entry.worker !== undefined) throw new Error(`reference stop: ${entry.name} still runs`);
-  return { referenceMs, referenceStopMs };
+  return { referenceMs, referenceStopMs, referenceGcMs };
 }
 
 /**
  * The hand-written start-up (handwritten.ts) on fresh manifolds, and its
  * stop right after, every worker running; each after the same GC as the
- * engine's phases.
+ * engine's phases, and the start's GC pauses summed as the reference's are.
  */
-async function timeHandwritten(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "handwrittenMs" | "handwrittenStopMs">> {
+async function timeHandwritten(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "handwrittenMs" | "handwrittenStopMs" | "handwrittenGcMs">> {
   const { probe, manifolds } = build(graph);
   beforePhase(options);
   let t0 = now();
   const started = await deadline(startByHand(graph, manifolds), "hand-written start");
-  const handwrittenMs = now() - t0;
+  const end = now();
+  const handwrittenMs = end - t0;
+  const handwrittenGcMs = sum(await gcLog.pauses(t0, end));
   if (probe.startCalls.count !== graph.size || started.workers.size !== graph.size) {
     throw new Error(`hand-written start made ${probe.startCalls.count} start calls and kept ${started.workers.size} workers for ${graph.size} manifolds`);
   }
@@ -353,7 +364,7 @@ async function timeHandwritten(graph: Graph, options: RunOptions): Promise<Pick<
   await deadline(stopByHand(started), "hand-written stop");
   const handwrittenStopMs = now() - t0;
   if (started.failures.length > 0) throw new Error(`hand-written start: ${started.failures.length} workers failed, e.g. ${started.failures[0]?.name}`);
-  return { handwrittenMs, handwrittenStopMs };
+  return { handwrittenMs, handwrittenStopMs, handwrittenGcMs };
 }
 
 function sum(values: readonly number[]): number {

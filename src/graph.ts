@@ -132,8 +132,10 @@ export class Graph<N extends GraphNode> {
 
   /** Installed nodes, in installation order: a new array, which later changes leave alone. */
   nodes(): N[] {
-    const nodes: N[] = [];
-    for (const node of this.#installed) if (node !== undefined) nodes.push(node);
+    if (this.#holes === 0) return this.#installed.slice() as N[];
+    const nodes = new Array<N>(this.size);
+    let at = 0;
+    for (const node of this.#installed) if (node !== undefined) nodes[at++] = node;
     return nodes;
   }
 

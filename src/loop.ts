@@ -1004,7 +1004,8 @@ export class EngineLoop {
     this.#lifecycle = Lifecycle.Stopped;
     this.#deadlines.clear();
     const stuck: string[] = [];
-    for (const node of [...this.#graph.nodes(), ...this.#readiness.retiring.values()]) {
+    const installed = this.#graph.nodes();
+    for (const node of this.#readiness.retiring.size === 0 ? installed : [...installed, ...this.#readiness.retiring.values()]) {
       this.#clearTimer(node);
       if (node.stuck) stuck.push(node.name);
     }

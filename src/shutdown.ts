@@ -26,11 +26,19 @@ export class ShutdownOrder {
   readonly #counted: Uint8Array;
   #countedTotal = 0;
   /**
-   * For an apply: the inputs each node counted, as they were then (an apply
-   * removes nodes from the graph and installs others under their names, so
-   * the slots no longer lead to them). At shutdown the graph stands still.
+   * The inputs each counted node counted, as they were then (an apply
+   * removes nodes and installs others under their names, so the slots may
+   * no longer lead to them): node `id`'s are the ids in `#inputIds` from
+   * `#firstInput[id]`, `#inputCount[id]` of them. Read in order when the
+   * node releases them, rather than through each input's slot and node:
+   * one scattered read per edge instead of three (a 100,000-manifold
+   * shutdown spent 40 ms in release before).
    */
-  readonly #inputsOf: Map<ManifoldNode, ManifoldNode[]> | undefined;
+  readonly #firstInput: Int32Array;
+  readonly #inputCount: Int32Array;
+  readonly #inputIds: number[] = [];
+  /** The counted inputs, by id (to see whether a released one's worker runs). */
+  readonly #byId: (ManifoldNode | undefined)[];
 
   /**
    * Counts, for every node of `nodes`, its live dependents among them: the
@@ -41,20 +49,25 @@ export class ShutdownOrder {
   constructor(nodes: Iterable<ManifoldNode>, ids: number, within?: ReadonlySet<ManifoldNode>) {
     this.#liveDependents = new Int32Array(ids);
     this.#counted = new Uint8Array(ids);
-    this.#inputsOf = within === undefined ? undefined : new Map();
+    this.#firstInput = new Int32Array(ids);
+    this.#inputCount = new Int32Array(ids);
+    // Sized up front: written at scattered ids, a growing array would turn into a slow sparse one.
+    this.#byId = new Array<ManifoldNode | undefined>(ids).fill(undefined);
     for (const node of nodes) {
       // A stuck node holds nobody up: its stuck timer has fired and will not fire again.
       if (!node.live || node.stuck) continue;
       this.#counted[node.id] = 1;
       this.#countedTotal++;
-      const counted: ManifoldNode[] | undefined = within === undefined ? undefined : [];
+      const first = this.#inputIds.length;
       for (const slot of node.inputSlots) {
         const input = slot.node;
         if (input === undefined || (within !== undefined && !within.has(input))) continue;
         (this.#liveDependents[input.id] as number)++;
-        counted?.push(input);
+        this.#inputIds.push(input.id);
+        this.#byId[input.id] = input;
       }
-      if (counted !== undefined) this.#inputsOf?.set(node, counted);
+      this.#firstInput[node.id] = first;
+      this.#inputCount[node.id] = this.#inputIds.length - first;
     }
   }
 
@@ -77,20 +90,18 @@ export class ShutdownOrder {
     if (this.#counted[node.id] !== 1) return;
     this.#counted[node.id] = 0;
     this.#countedTotal--;
-    const inputs = this.#inputsOf?.get(node);
-    if (inputs !== undefined) {
-      this.#inputsOf?.delete(node);
-      for (const input of inputs) this.#releaseInput(input, stop);
-    } else {
-      for (const slot of node.inputSlots) if (slot.node !== undefined) this.#releaseInput(slot.node, stop);
-    }
+    const first = this.#firstInput[node.id] as number;
+    const end = first + (this.#inputCount[node.id] as number);
+    for (let at = first; at < end; at++) this.#releaseInput(this.#inputIds[at] as number, stop);
   }
 
-  #releaseInput(input: ManifoldNode, stop: (input: ManifoldNode) => void): void {
-    const left = this.#liveDependents[input.id] ?? 0;
+  #releaseInput(id: number, stop: (input: ManifoldNode) => void): void {
+    const left = this.#liveDependents[id] as number;
     if (left === 0) return;
-    this.#liveDependents[input.id] = left - 1;
-    if (left === 1 && input.phase === "running") stop(input);
+    this.#liveDependents[id] = left - 1;
+    if (left !== 1) return;
+    const input = this.#byId[id] as ManifoldNode;
+    if (input.phase === "running") stop(input);
   }
 }
 
