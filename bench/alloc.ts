@@ -42,13 +42,11 @@ import v8 from "node:v8";
 import type { EngineConfig, Manifold } from "../src/index.js";
 import { BounceError, Engine } from "./engine.js";
 import { makeGraph, SHAPES, transitiveDependents, type Graph, type Shape } from "./graphs.js";
-import { ALLOC_NODE_FLAGS, collect, CountingClock, deadline, GcLog, heapInUse, median, now, settle } from "./measure.js";
+import { ALLOC_NODE_FLAGS, WARM_UP_SIZE, collect, CountingClock, deadline, GcLog, heapInUse, median, now, settle } from "./measure.js";
 import { allocTable, type AllocPhase, type AllocReport, type AllocResult } from "./summary.js";
 import { runReference } from "./reference.js";
 import { makeManifolds, Probe, runFloor } from "./workload.js";
 
-/** As in run.ts: a first run this small per shape, so the measured runs do not also pay for the JIT's first compiles. */
-const WARM_UP_SIZE = 3000;
 /** Below this young generation, a 100k phase would surely be interrupted by a scavenge. */
 const MIN_NEW_SPACE_MB = 256;
 

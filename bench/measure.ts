@@ -11,6 +11,9 @@ import type { Clock } from "../src/index.js";
 /** Milliseconds, monotonic, sub-millisecond resolution. */
 export const now = (): number => performance.now();
 
+/** The size of the untimed warm-up run per shape (run.ts, alloc.ts), so that the first measured run is not also the JIT's first compiles. */
+export const WARM_UP_SIZE = 3000;
+
 /**
  * A count that can be awaited: `reach(n)` resolves with the time at which the
  * count reached `n`. Phases end at that instant (the last start the phase was

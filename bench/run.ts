@@ -30,14 +30,11 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { makeGraph, SHAPES, type Shape } from "./graphs.js";
 import { target } from "./engine.js";
-import { ALLOC_NODE_FLAGS, machine } from "./measure.js";
+import { ALLOC_NODE_FLAGS, machine, WARM_UP_SIZE } from "./measure.js";
 import { measureHeap, runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
 import {
   allocTable, checkTargets, fmtMs, mainTable, scalingTable, summarize, targetList, timerTable, type AllocReport, type Result,
 } from "./summary.js";
-
-/** A warm-up run on a graph this small, per shape and configuration, so the first measured run is not also the JIT's. */
-const WARM_UP_SIZE = 3000;
 
 const { values } = parseArgs({
   options: {
