@@ -4,7 +4,7 @@
  * when the context expires, and the resource log of the last start attempt.
  */
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { errorIs, manifold, MissingError, resource, valueWorker, type StartContext } from "../src/index.js";
+import { errorIs, manifold, MissingError, resource, valueWorker, type Engine, type StartContext } from "../src/index.js";
 import { deferred, entry, failOnUnhandledRejections, makeEngine, settle, stop, TestWorker, thrownBy, valueManifold } from "./fixtures.js";
 
 failOnUnhandledRejections();
@@ -232,23 +232,27 @@ describe("the snapshot is taken when the start function is called (rule 2)", () 
 });
 
 describe("a synchronous start reads its inputs live until it changes the graph (rule 2 holds)", () => {
+  /** Installs "b", using "a", whose first start runs `first` (later starts do nothing but start). */
+  function installB(engine: Engine, first: (context: StartContext) => void): void {
+    let starts = 0;
+    engine.install("b", {
+      inputs: ["a"],
+      start: (context) => {
+        if (starts++ === 0) first(context);
+        return valueWorker(0);
+      },
+    });
+  }
+
   it("still hands out an input it uninstalled itself while running", async () => {
     const { engine } = makeEngine();
     engine.install("a", valueManifold("A"));
     const seen: unknown[] = [];
-    let first = true;
-    engine.install("b", {
-      inputs: ["a"],
-      start: (context) => {
-        if (first) {
-          first = false;
-          seen.push(context.hasResource("a"));
-          void engine.uninstall("a");
-          // The snapshot was taken before "a" left: it is still what was running when start was called.
-          seen.push(context.hasResource("a"), context.getResource("a"));
-        }
-        return valueWorker(0);
-      },
+    installB(engine, (context) => {
+      seen.push(context.hasResource("a"));
+      void engine.uninstall("a");
+      // The snapshot was taken before "a" left: it is still what was running when start was called.
+      seen.push(context.hasResource("a"), context.getResource("a"));
     });
     await settle();
     expect(seen).toEqual([true, true, "A"]);
@@ -258,17 +262,9 @@ describe("a synchronous start reads its inputs live until it changes the graph (
   it("does not see an input it installed itself while running", async () => {
     const { engine } = makeEngine();
     const seen: unknown[] = [];
-    let first = true;
-    engine.install("b", {
-      inputs: ["a"],
-      start: (context) => {
-        if (first) {
-          first = false;
-          engine.install("a", valueManifold("A"));
-          seen.push(context.hasResource("a"), thrownBy(() => context.getResource("a")).message);
-        }
-        return valueWorker(0);
-      },
+    installB(engine, (context) => {
+      engine.install("a", valueManifold("A"));
+      seen.push(context.hasResource("a"), thrownBy(() => context.getResource("a")).message);
     });
     await settle();
     // "a" was not installed when start was called: the snapshot says so, not "not running".
