@@ -450,12 +450,13 @@ export class EngineLoop {
     node.attempt = startAttempt;
     node.restart = "none"; // refreshed by the phase change
     const record = node.supervision;
-    if (record !== undefined) this.#supervisor.starting(node, record);
-    this.#setPhase(node, "starting");
-    this.#observer?.starting(node);
-    // While the start function runs, an install or uninstall it makes freezes its snapshot first (#freezeCalling).
+    // From here until the start function returns, an install or uninstall (by the start function, or by
+    // an observer told of `starting`) freezes the snapshot first, as it was when the attempt began (#freezeCalling).
     this.#calling = startAttempt;
     try {
+      if (record !== undefined) this.#supervisor.starting(node, record);
+      this.#setPhase(node, "starting");
+      this.#observer?.starting(node);
       runStartAttempt(node, generation, startAttempt, this.#self, this.#postAttempt);
     } finally {
       this.#calling = undefined;
@@ -762,25 +763,29 @@ export class EngineLoop {
       this.#mailbox.pushNextTurn(node);
       return 0;
     }
+    this.#clearTimer(node); // one timer per node: an earlier one must not fire too
     const generation = node.timerGeneration;
     node.timer = this.#config.clock.setTimeout(() => this.#post({ kind: "due", node, generation }), delay);
+    node.timerPending = true;
     this.#setPhase(node, "delayed");
     return delay;
   }
 
   #clearTimer(node: ManifoldNode): void {
-    // Only a pending timer can have a `due` message on its way (gotDue clears `timer`): no timer, no
-    // generation to move on, so a shutdown makes no rare record (node.ts) for each node.
-    if (node.timer === undefined) return;
+    // Only a pending timer can have a `due` message on its way: with none, no generation to move
+    // on, so a shutdown makes no rare record (node.ts) for each node.
+    if (!node.timerPending) return;
+    node.timerPending = false;
     node.timerGeneration++;
-    this.#config.clock.clearTimeout(node.timer);
+    if (node.timer !== undefined) this.#config.clock.clearTimeout(node.timer);
     node.timer = undefined;
   }
 
   #gotDue(node: ManifoldNode, generation: number): void {
-    if (node.timerGeneration !== generation || node.phase !== "delayed") return;
+    if (node.timerGeneration !== generation) return;
+    node.timerPending = false;
     node.timer = undefined;
-    this.#makeReady(node);
+    if (node.phase === "delayed") this.#makeReady(node);
   }
 
   // ---------------------------------------------------------------- stuck workers

@@ -50,6 +50,7 @@ const BITS = {
   stuck: 1 << 8,
   logIsInputs: 1 << 9,
   logIsEmpty: 1 << 10,
+  timerPending: 1 << 11,
 } as const;
 const RESTART_SHIFT = 3;
 
@@ -219,6 +220,17 @@ export class ManifoldNode {
   }
   set stuck(value: boolean) {
     this.#setBit(BITS.stuck, value);
+  }
+
+  /**
+   * A restart timer was armed and has neither fired (its `due` handled) nor
+   * been cleared. Kept apart from `timer`: a clock may hand out no handle.
+   */
+  get timerPending(): boolean {
+    return (this.#bits & BITS.timerPending) !== 0;
+  }
+  set timerPending(value: boolean) {
+    this.#setBit(BITS.timerPending, value);
   }
 
   /**
