@@ -44,7 +44,7 @@ import { engineReport, isoTime, type EngineReport, type ReportHistory } from "./
 import { bounceRestartDelay, errorRestartDelay, nextRecentErrors } from "./schedule.js";
 import { ShutdownOrder, shutdownOutcome } from "./shutdown.js";
 import { runStartAttempt, type AttemptMessage } from "./start-attempt.js";
-import { StartAttempt, type AttemptHost } from "./start-context.js";
+import { abortAttempt, attemptAborted, freezeAttempt, loggedErrors, loggedNames, StartAttempt, type AttemptHost } from "./start-context.js";
 import { AbsentInputs } from "./absent-inputs.js";
 import { Supervisor } from "./supervisor.js";
 import { Observers, scheduleReason, stopOutcome, type TransitionObserver } from "./transitions.js";
@@ -190,7 +190,7 @@ export class EngineLoop {
    * changes what its inputs are: its snapshot is taken first (start-context.ts).
    */
   #freezeCalling(): void {
-    if (this.#calling !== undefined) StartAttempt.freeze(this.#calling);
+    if (this.#calling !== undefined) freezeAttempt(this.#calling);
   }
 
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
@@ -475,9 +475,9 @@ export class EngineLoop {
       throw new Error(`unexpected ${what} of ${quote(node.name)} (generation ${generation}, phase ${node.phase})`);
     }
     node.attempt = undefined;
-    node.resourceNames = StartAttempt.loggedNames(attempt);
-    node.resourceErrors = StartAttempt.loggedErrors(attempt);
-    return StartAttempt.aborted(attempt);
+    node.resourceNames = loggedNames(attempt);
+    node.resourceErrors = loggedErrors(attempt);
+    return attemptAborted(attempt);
   }
 
   #gotStarted(node: ManifoldNode, generation: number, worker: Worker): void {
@@ -659,9 +659,9 @@ export class EngineLoop {
    * catch it, so listeners must not throw.)
    */
   #abortStart(node: ManifoldNode, why: string): void {
-    if (node.attempt === undefined || StartAttempt.aborted(node.attempt)) return;
+    if (node.attempt === undefined || attemptAborted(node.attempt)) return;
     this.#armStuck(node);
-    StartAttempt.abort(node.attempt, new DOMException(`start of manifold ${quote(node.name)} aborted: ${why}`, "AbortError"));
+    abortAttempt(node.attempt, new DOMException(`start of manifold ${quote(node.name)} aborted: ${why}`, "AbortError"));
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { describeValue, quote, toError } from "./errors.js";
 import type { ManifoldNode } from "./node.js";
-import { StartAttempt } from "./start-context.js";
+import { expireAttempt, freezeAttempt, type StartAttempt } from "./start-context.js";
 import { notAWorker, type Worker } from "./workers.js";
 
 /** What a start attempt tells the loop. @internal */
@@ -46,9 +46,16 @@ export function runStartAttempt(
   }
   if (isThenable(result)) {
     // Its inputs may change before it settles: from now on it reads them from a snapshot.
-    StartAttempt.freeze(startAttempt);
+    freezeAttempt(startAttempt);
     // Closures only for a start that returns a promise: a synchronous one makes none.
-    Promise.resolve(result).then(
+    let settling: Promise<unknown>;
+    try {
+      settling = Promise.resolve(result);
+    } catch (error) {
+      // A promise whose `constructor` getter throws: Promise.resolve reads it (rule 10: never the loop's problem).
+      return post(settledMessage(node, generation, startAttempt, self, post, false, error));
+    }
+    settling.then(
       (worker) => post(settledMessage(node, generation, startAttempt, self, post, true, worker)),
       (error: unknown) => post(settledMessage(node, generation, startAttempt, self, post, false, error)),
     );
@@ -67,7 +74,7 @@ function settledMessage(
   ok: boolean,
   value: unknown,
 ): AttemptMessage {
-  StartAttempt.expire(startAttempt);
+  expireAttempt(startAttempt);
   try {
     return readResult(node, generation, ok, value, self, post);
   } catch (error) {

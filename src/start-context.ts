@@ -103,6 +103,18 @@ const SELF = Symbol("attempt");
 
 const NOT_ABORTED = Symbol("not aborted");
 
+/** What the engine does with a start attempt; filled in by the class's static block (it alone reaches the private fields). */
+interface EngineSide {
+  freeze(attempt: StartAttempt): void;
+  expire(attempt: StartAttempt): void;
+  abort(attempt: StartAttempt, reason: unknown): void;
+  aborted(attempt: StartAttempt): boolean;
+  loggedNames(attempt: StartAttempt): readonly string[];
+  loggedErrors(attempt: StartAttempt): readonly (string | undefined)[] | undefined;
+}
+
+let engineSide: EngineSide;
+
 /**
  * One start attempt, and the context its start function receives: one
  * object for both (a separate context object cost 56 B per start). The
@@ -111,8 +123,8 @@ const NOT_ABORTED = Symbol("not aborted");
  * getResource }) => ...`) and survive spreading; `signal`, `heartbeat` and
  * `progress` are getters on the prototype (made when first read: most start
  * functions never read them). Everything the engine keeps of the attempt
- * is private, and the loop reaches it through static functions, so the
- * context offers nothing else.
+ * is private, and the loop reaches it through this module's functions
+ * (`freezeAttempt`, `expireAttempt`, ...), so the context offers nothing else.
  * @internal
  */
 export class StartAttempt implements StartContext {
@@ -174,37 +186,34 @@ export class StartAttempt implements StartContext {
 
   // ------------------------------------------------------------ the engine's side
 
-  /** Takes the snapshot now, if the attempt still reads its inputs live: its inputs are about to change, or it returned a promise. */
-  static freeze(attempt: StartAttempt): void {
-    if (attempt.#inputs === LIVE) attempt.#inputs = takeSnapshot(attempt.#owner);
-  }
-
-  /** Ends the context's life: getResource and hasResource throw from now on. */
-  static expire(attempt: StartAttempt): void {
-    attempt.#inputs = EXPIRED;
-  }
-
-  static abort(attempt: StartAttempt, reason: unknown): void {
-    if (attempt.#abortReason !== NOT_ABORTED) return;
-    attempt.#abortReason = reason;
-    attempt.#controller?.abort(reason);
-  }
-
-  static aborted(attempt: StartAttempt): boolean {
-    return attempt.#abortReason !== NOT_ABORTED;
-  }
-
-  /** The names asked of getResource: ALL_INPUTS (node.ts) when they were all the inputs, in order, without error. */
-  static loggedNames(attempt: StartAttempt): readonly string[] {
-    if (attempt.#names !== undefined) return attempt.#names;
-    const matched = attempt.#matched;
-    if (matched === 0) return NO_CALLS;
-    return attempt.#owner.inputName(matched) === undefined ? ALL_INPUTS : attempt.#firstInputs(matched);
-  }
-
-  /** The error of each logged call, by position; undefined when none failed. */
-  static loggedErrors(attempt: StartAttempt): readonly (string | undefined)[] | undefined {
-    return attempt.#errors;
+  // A static block can reach the private fields and hand functions to this module only: the engine's
+  // side of an attempt is not on the class either, so `context.constructor` offers nothing of it.
+  static {
+    engineSide = {
+      freeze(attempt) {
+        if (attempt.#inputs === LIVE) attempt.#inputs = takeSnapshot(attempt.#owner);
+      },
+      expire(attempt) {
+        attempt.#inputs = EXPIRED;
+      },
+      abort(attempt, reason) {
+        if (attempt.#abortReason !== NOT_ABORTED) return;
+        attempt.#abortReason = reason;
+        attempt.#controller?.abort(reason);
+      },
+      aborted(attempt) {
+        return attempt.#abortReason !== NOT_ABORTED;
+      },
+      loggedNames(attempt) {
+        if (attempt.#names !== undefined) return attempt.#names;
+        const matched = attempt.#matched;
+        if (matched === 0) return NO_CALLS;
+        return attempt.#owner.inputName(matched) === undefined ? ALL_INPUTS : attempt.#firstInputs(matched);
+      },
+      loggedErrors(attempt) {
+        return attempt.#errors;
+      },
+    };
   }
 
   // ------------------------------------------------------------ the context's side
@@ -303,4 +312,35 @@ export class StartAttempt implements StartContext {
         "the start context has expired. Get resources while start runs and pass them to the worker.",
     );
   }
+}
+
+
+/** Takes the snapshot now, if the attempt still reads its inputs live: its inputs are about to change, or it returned a promise. @internal */
+export function freezeAttempt(attempt: StartAttempt): void {
+  engineSide.freeze(attempt);
+}
+
+/** Ends the context's life: getResource and hasResource throw from now on. @internal */
+export function expireAttempt(attempt: StartAttempt): void {
+  engineSide.expire(attempt);
+}
+
+/** Aborts the attempt's signal (made now or when first read) with `reason`; once. @internal */
+export function abortAttempt(attempt: StartAttempt, reason: unknown): void {
+  engineSide.abort(attempt, reason);
+}
+
+/** @internal */
+export function attemptAborted(attempt: StartAttempt): boolean {
+  return engineSide.aborted(attempt);
+}
+
+/** The names asked of getResource: ALL_INPUTS (node.ts) when they were all the inputs, in order, without error. @internal */
+export function loggedNames(attempt: StartAttempt): readonly string[] {
+  return engineSide.loggedNames(attempt);
+}
+
+/** The error of each logged call, by position; undefined when none failed. @internal */
+export function loggedErrors(attempt: StartAttempt): readonly (string | undefined)[] | undefined {
+  return engineSide.loggedErrors(attempt);
 }

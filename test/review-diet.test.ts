@@ -91,3 +91,30 @@ describe("start contexts read live (start-context.ts, loop.ts #calling)", () => 
     await stop(engine);
   });
 });
+
+describe("a start function's result that breaks Promise.resolve (rule 10)", () => {
+  it("counts as a failed start, not an internal error of the engine", async () => {
+    // Found in the same review, older than the diet: Promise.resolve reads a native promise's
+    // `constructor`; a getter that throws there made #requestStart throw, which killed the engine
+    // as an internal error and left the node "starting" for ever.
+    const { engine } = makeEngine({ errorDelay: 1000 });
+    engine.install("odd", {
+      inputs: [],
+      start: () => {
+        const promise = Promise.resolve(valueWorker(0));
+        Object.defineProperty(promise, "constructor", {
+          get() {
+            throw new Error("no constructor for you");
+          },
+        });
+        return promise;
+      },
+    });
+    await settle();
+    const report = engine.report();
+    expect(report.state).toBe("started");
+    expect(report.manifolds.odd?.state).toBe("starting"); // waiting out its error delay
+    expect(report.manifolds.odd?.error).toMatch(/no constructor for you/);
+    await stop(engine);
+  });
+});
