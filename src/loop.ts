@@ -945,7 +945,7 @@ export class EngineLoop {
     this.#readiness.stopHolding();
     this.#config.logger.info("engine stopping");
     const installed = this.#graph.nodes();
-    const nodes = this.#readiness.retiring.size === 0 ? installed : [...installed, ...this.#readiness.retiring.values()];
+    const nodes = this.#withRetiring(installed);
     for (const node of nodes) {
       this.#clearTimer(node);
       if (node.supervision !== undefined) this.#supervisor.dropRestartWaiters(node.supervision, "the engine is stopping");
@@ -966,6 +966,11 @@ export class EngineLoop {
       if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
       else if (node.phase === "running" && this.#mayStopNow(node)) this.#requestStop(node);
     }
+  }
+
+  /** `installed` and the uninstalled nodes still retiring (rule 8): every node that may have a worker or a timer. */
+  #withRetiring(installed: ManifoldNode[]): ManifoldNode[] {
+    return this.#readiness.retiring.size === 0 ? installed : [...installed, ...this.#readiness.retiring.values()];
   }
 
   /** During shutdown or an apply: `node` no longer holds its inputs up; each input whose last live dependent it was is stopped. */
@@ -1009,8 +1014,7 @@ export class EngineLoop {
     this.#lifecycle = Lifecycle.Stopped;
     this.#deadlines.clear();
     const stuck: string[] = [];
-    const installed = this.#graph.nodes();
-    for (const node of this.#readiness.retiring.size === 0 ? installed : [...installed, ...this.#readiness.retiring.values()]) {
+    for (const node of this.#withRetiring(this.#graph.nodes())) {
       this.#clearTimer(node);
       if (node.stuck) stuck.push(node.name);
     }

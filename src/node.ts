@@ -314,11 +314,6 @@ export class ManifoldNode {
     return names;
   }
 
-  /** How many inputs it has. */
-  get inputCount(): number {
-    return this.inputSlots.length;
-  }
-
   /** The name of input `index`. */
   inputName(index: number): string | undefined {
     return this.inputSlots[index]?.name;

@@ -45,12 +45,13 @@ export interface InputState {
   readonly manifold: OutputOwner;
 }
 
-/**
- * The snapshot a start attempt works from (SPEC rule 2): the workers of its
- * inputs that are running now and were accepted as started.
- * @internal
- */
-export function takeSnapshot(source: SnapshotSource): Snapshot {
+/** What a start sees of an input (SPEC rule 2): its worker if it is running and was accepted as started. */
+function runningWorker(input: InputState): Worker | undefined {
+  return input.phase === "running" && input.workerAccepted ? input.worker : undefined;
+}
+
+/** The snapshot a start attempt works from once its inputs may change: what it sees of each input now. */
+function takeSnapshot(source: SnapshotSource): Snapshot {
   const count = source.inputSlots.length;
   if (count === 0) return EMPTY_SNAPSHOT;
   const snapshot = new Array<unknown>(2 * count);
@@ -58,9 +59,12 @@ export function takeSnapshot(source: SnapshotSource): Snapshot {
     const input = source.inputSlots[i]?.node;
     if (input === undefined) {
       snapshot[2 * i + 1] = NOT_INSTALLED;
-    } else if (input.phase === "running" && input.workerAccepted) {
-      snapshot[2 * i] = input.worker;
-      snapshot[2 * i + 1] = input.manifold;
+    } else {
+      const worker = runningWorker(input);
+      if (worker !== undefined) {
+        snapshot[2 * i] = worker;
+        snapshot[2 * i + 1] = input.manifold;
+      }
     }
   }
   return snapshot;
@@ -223,30 +227,20 @@ export class StartAttempt implements StartContext {
     const inputs = this.#inputs;
     if (inputs === EXPIRED) throw this.#expired("getResource", name);
     const index = this.#owner.indexOfInput(name);
-    let worker: Worker | undefined;
-    let owner: OutputOwner | typeof NOT_INSTALLED | undefined;
-    if (index < 0) {
-      // handled below
-    } else if (inputs === LIVE) {
-      const node = this.#owner.inputSlots[index]?.node;
-      if (node === undefined) owner = NOT_INSTALLED;
-      else if (node.phase === "running" && node.workerAccepted) ({ worker, manifold: owner } = node);
-    } else {
-      worker = inputs[2 * index] as Worker | undefined;
-      owner = inputs[2 * index + 1] as OutputOwner | typeof NOT_INSTALLED | undefined;
-    }
+    const worker = index < 0 ? undefined : this.#workerOf(index, inputs);
+    const owner = worker === undefined ? undefined : this.#ownerOf(index, inputs);
     let failure: Error | undefined;
     if (index < 0) {
       failure = new MissingError(
         `manifold ${quote(this.name)} asked for ${quote(name)}, which is not in its inputs; add it to inputs to use it`,
       );
-    } else if (owner === NOT_INSTALLED) {
+    } else if (this.#notInstalled(index, inputs)) {
       failure = new MissingError(
         `manifold ${quote(this.name)}: input ${quote(name)} is not installed${this.#host.suggest(name) || "; install it, or fix the name in inputs"}`,
       );
     } else if (worker === undefined) {
       failure = new MissingError(`manifold ${quote(this.name)}: input ${quote(name)} is not running`);
-    } else if (typeof (owner as OutputOwner).output !== "function") {
+    } else if (typeof owner?.output !== "function") {
       failure = new MissingError(
         `manifold ${quote(this.name)}: input ${quote(name)} has no output; give its manifold an output function`,
       );
@@ -270,10 +264,24 @@ export class StartAttempt implements StartContext {
     const inputs = this.#inputs;
     if (inputs === EXPIRED) throw this.#expired("hasResource", name);
     const index = this.#owner.indexOfInput(name);
-    if (index < 0) return false;
-    if (inputs !== LIVE) return inputs[2 * index] !== undefined;
+    return index >= 0 && this.#workerOf(index, inputs) !== undefined;
+  }
+
+  // What the attempt sees of input `index`: live while the start function runs synchronously, else its snapshot.
+
+  #workerOf(index: number, inputs: Snapshot | typeof LIVE): Worker | undefined {
+    if (inputs !== LIVE) return inputs[2 * index] as Worker | undefined;
     const node = this.#owner.inputSlots[index]?.node;
-    return node !== undefined && node.phase === "running" && node.workerAccepted && node.worker !== undefined;
+    return node === undefined ? undefined : runningWorker(node);
+  }
+
+  /** The manifold of a running input (the only kind whose output is asked for). */
+  #ownerOf(index: number, inputs: Snapshot | typeof LIVE): OutputOwner {
+    return (inputs !== LIVE ? inputs[2 * index + 1] : this.#owner.inputSlots[index]?.node?.manifold) as OutputOwner;
+  }
+
+  #notInstalled(index: number, inputs: Snapshot | typeof LIVE): boolean {
+    return inputs !== LIVE ? inputs[2 * index + 1] === NOT_INSTALLED : this.#owner.inputSlots[index]?.node === undefined;
   }
 
   #record(name: string, error: string | undefined): void {
@@ -313,7 +321,6 @@ export class StartAttempt implements StartContext {
     );
   }
 }
-
 
 /** Takes the snapshot now, if the attempt still reads its inputs live: its inputs are about to change, or it returned a promise. @internal */
 export function freezeAttempt(attempt: StartAttempt): void {
