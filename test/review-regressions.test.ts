@@ -282,6 +282,24 @@ describe("cycle checks", () => {
   });
 });
 
+describe("the installed list (graph.ts)", () => {
+  it("keeps install order through removals, compactions and reinstalls, and removes the right node after a compaction", () => {
+    const graph = new Graph<GraphNode>();
+    const node = (name: string): GraphNode => ({ name, slot: undefined, inputSlots: [], listIndex: -1 });
+    const nodes = Array.from({ length: 10 }, (_, i) => node(`m${i}`));
+    for (const n of nodes) graph.add(n, []);
+    // Removing 5 of 10 leaves holes enough to compact; each later removal must still find its node.
+    for (const i of [1, 3, 5, 7, 9]) graph.remove(nodes[i] as GraphNode);
+    expect(graph.nodes().map((n) => n.name)).toEqual(["m0", "m2", "m4", "m6", "m8"]);
+    graph.remove(nodes[4] as GraphNode);
+    graph.add(node("m4"), []);
+    graph.remove(nodes[0] as GraphNode);
+    expect(graph.nodes().map((n) => n.name)).toEqual(["m2", "m6", "m8", "m4"]);
+    expect(graph.size).toBe(4);
+    expect([...graph.names()]).toEqual(["m2", "m6", "m8", "m4"]);
+  });
+});
+
 describe("found by the property tests", () => {
   it("after a fatal worker error, an input is not killed before its dependent's start in flight has settled", async () => {
     // m0 -> m1 -> m2: m1 runs, m2's start is in flight, m0 fails fatally.

@@ -271,27 +271,21 @@ describe("a synchronous start reads its inputs live until it changes the graph (
     expect(seen).toEqual([false, expect.stringMatching(/"a" is not installed/)]);
     await stop(engine);
   });
+});
 
-  it("reads the snapshot of the moment it was called once it returns a promise", async () => {
+describe("the context offers only the StartContext", () => {
+  it("has no engine-side function on its class either (expire, abort, freeze live in the module)", async () => {
     const { engine } = makeEngine();
-    engine.install("a", valueManifold("A"));
-    const gate = deferred();
-    const seen: unknown[] = [];
-    engine.install("b", {
-      inputs: ["a"],
-      start: async (context) => {
-        await gate.promise;
-        seen.push(context.hasResource("a"), context.getResource("a"));
+    let statics: string[] = [];
+    engine.install("a", {
+      inputs: [],
+      start: (context) => {
+        statics = Object.getOwnPropertyNames(context.constructor).sort();
         return valueWorker(0);
       },
     });
     await settle();
-    const gone = engine.uninstall("a");
-    await settle();
-    gate.resolve();
-    await gone;
-    await settle();
-    expect(seen.slice(0, 2)).toEqual([true, "A"]);
+    expect(statics).toEqual(["length", "name", "prototype"]);
     await stop(engine);
   });
 });
