@@ -31,7 +31,7 @@
  * graph per event.
  */
 import { systemClock, type ResolvedConfig } from "./config.js";
-import { Deadlines, type Deadline } from "./deadlines.js";
+import { Deadlines, type BatchField } from "./deadlines.js";
 import { EngineStoppedError, quote, toError } from "./errors.js";
 import { classify, filterError, isFatal, rankFatal, type Verdict } from "./failure.js";
 import { Graph } from "./graph.js";
@@ -58,6 +58,14 @@ type Message =
   | { kind: "restart"; node: ManifoldNode }
   | { kind: "apply"; order: ShutdownOrder; remove: readonly ManifoldNode[]; restart: readonly ManifoldNode[]; changed: ReadonlySet<ManifoldNode> }
   | { kind: "kill" };
+
+/** Where a node keeps the batch of its stuck-worker deadline (deadlines.ts). */
+const STOP_BATCH: BatchField<ManifoldNode> = {
+  get: (node) => node.stopBatch,
+  set: (node, batch) => {
+    node.stopBatch = batch;
+  },
+};
 
 /** A deadline timer this much late (or more) means the event loop was blocked, not that workers hung. */
 const STALL_THRESHOLD = 1000;
@@ -106,20 +114,32 @@ export class EngineLoop {
 
   readonly done: Promise<void>;
   #resolveDone!: () => void;
+  /**
+   * The clock's time for the message (or ready node) being handled, read at
+   * most once per handler (see #now): a kill stops 100,000 workers in one
+   * handler, and a clock read for each cost about 10% of it (measured).
+   */
+  #handlerTime: number | undefined = undefined;
   #rejectDone!: (error: Error) => void;
 
   constructor(config: ResolvedConfig, self: Worker) {
     this.#config = config;
     this.#self = self;
     this.#mailbox = new Mailbox<Message, ManifoldNode>({
-      message: (message) => this.#dispatch(message),
-      ready: (node) => this.#gotReady(node),
+      message: (message) => {
+        this.#handlerTime = undefined;
+        this.#dispatch(message);
+      },
+      ready: (node) => {
+        this.#handlerTime = undefined;
+        this.#gotReady(node);
+      },
       crashed: (what, error) => this.#crashed(what, error),
       idle: () => this.#gotIdle(),
     });
     // With the system clock, deadlines run on monotonic time; a test's clock drives both.
     const elapsed = config.clock === systemClock ? () => performance.now() : () => config.clock.now();
-    this.#deadlines = new Deadlines<ManifoldNode>(config.clock, elapsed, (generation) => this.#post({ kind: "deadlines", generation }));
+    this.#deadlines = new Deadlines<ManifoldNode>(config.clock, elapsed, (generation) => this.#post({ kind: "deadlines", generation }), STOP_BATCH);
     this.#absent = new AbsentInputs(this.#graph, config.logger, () => this.#generation);
     this.#supervisor = new Supervisor(config, this.#deadlines, {
       observer: () => this.#observer,
@@ -384,6 +404,11 @@ export class EngineLoop {
 
   // ---------------------------------------------------------------- the transition point
 
+  /** The time of the handler running now: a handler is one instant, whatever it changes. */
+  #now(): number {
+    return (this.#handlerTime ??= this.#config.clock.now());
+  }
+
   /**
    * Every phase change goes through here: it keeps `since`, the live count
    * and rule 9's counters true, and runs what follows a settled node.
@@ -394,7 +419,7 @@ export class EngineLoop {
     const oldState = node.reportState;
     node.phase = phase;
     if (from !== phase) this.#readiness.phaseChanged(node, from, phase);
-    if (node.reportState !== oldState) node.since = now ?? this.#config.clock.now();
+    if (node.reportState !== oldState) node.since = now ?? this.#now();
     this.#refresh(node);
     if (wasLive === node.live) return;
     if (node.live) {
@@ -490,7 +515,7 @@ export class EngineLoop {
       if (aborted) node.recentErrors = 1;
       return this.#requestStop(node);
     }
-    const now = this.#config.clock.now();
+    const now = this.#now();
     node.workerAccepted = true;
     node.startCount++;
     node.lastStart = now;
@@ -543,7 +568,7 @@ export class EngineLoop {
     const fatal = error !== undefined && this.#checkFatal(node, error);
     const verdict = classify(error);
     // One clock read serves the backoff and the state change (a shutdown makes 100,000 of these).
-    const now = this.#config.clock.now();
+    const now = this.#now();
     const ranFor = accepted ? now - (node.lastStart ?? 0) : undefined;
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
     const delay = this.#decideRestart(node, verdict, killed, now);
@@ -791,25 +816,24 @@ export class EngineLoop {
   // ---------------------------------------------------------------- stuck workers
 
   #armStuck(node: ManifoldNode): void {
-    if (node.deadline !== undefined || node.stuck || this.#lifecycle === Lifecycle.Stopped) return;
+    if (this.#deadlines.hasStop(node) || node.stuck || this.#lifecycle === Lifecycle.Stopped) return;
     const timeout = node.manifold.stopTimeout ?? this.#config.stopTimeout;
     if (timeout <= 0) return;
-    node.deadline = this.#deadlines.add(node, "stop", timeout);
+    this.#deadlines.addStop(node, timeout);
   }
 
   #gotDeadlines(generation: number): void {
-    const expired = this.#deadlines.expired(generation);
+    const { stops, others } = this.#deadlines.expired(generation);
     const stalled = this.#deadlines.lateness >= STALL_THRESHOLD;
-    if (stalled && expired.some((deadline) => deadline.kind === "heartbeat")) this.#supervisor.stall(this.#deadlines.lateness);
-    for (const deadline of expired) {
-      if (deadline.kind === "stop") this.#gotStuck(deadline.item);
-      else if (deadline.kind === "heartbeat") this.#supervisor.heartbeatDue(deadline.item, deadline, stalled);
+    if (stalled && others.some((deadline) => deadline.kind === "heartbeat")) this.#supervisor.stall(this.#deadlines.lateness);
+    for (const node of stops) this.#gotStuck(node);
+    for (const deadline of others) {
+      if (deadline.kind === "heartbeat") this.#supervisor.heartbeatDue(deadline.item, deadline, stalled);
       else this.#supervisor.probePassed(deadline.item, deadline);
     }
   }
 
   #gotStuck(node: ManifoldNode): void {
-    node.deadline = undefined;
     if (!node.live || node.stuck) return;
     node.stuck = true;
     this.#stuck++;
@@ -899,10 +923,7 @@ export class EngineLoop {
   }
 
   #clearStuck(node: ManifoldNode): void {
-    if (node.deadline !== undefined) {
-      this.#deadlines.cancel(node.deadline);
-      node.deadline = undefined;
-    }
+    this.#deadlines.cancelStop(node);
     if (node.stuck) {
       node.stuck = false;
       this.#stuck--;
@@ -997,6 +1018,8 @@ export class EngineLoop {
 
   /** The mailbox is empty: the engine may have stopped, or become idle. */
   #gotIdle(): void {
+    // A public call after the drain reads the clock afresh.
+    this.#handlerTime = undefined;
     this.#checkFinished();
     if (this.#busy !== 0) return;
     if (this.#lifecycle === Lifecycle.Running) this.#absent.warnOnce();

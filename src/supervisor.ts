@@ -83,7 +83,7 @@ export class Supervisor {
     record.watch(node.startGeneration, now);
     const timeout = record.options.heartbeatTimeout;
     if (timeout > 0) record.heartbeatDeadline = this.#deadlines.addAt(node, "heartbeat", now + timeout);
-    if (record.quarantine?.probing === true) record.probeDeadline = this.#deadlines.add(node, "probe", this.#config.backoffResetTime);
+    if (record.quarantine?.probing === true) record.probeDeadline = this.#deadlines.addAt(node, "probe", now + this.#config.backoffResetTime);
   }
 
   unwatch(record: SupervisionRecord): void {

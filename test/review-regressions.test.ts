@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
-import { Deadlines } from "../src/deadlines.js";
+import { Deadlines, type BatchField, type StopBatch } from "../src/deadlines.js";
 import {
   BounceError,
   createWorker,
@@ -387,10 +387,16 @@ describe("found by the second review", () => {
 
   it("the watchdog drops cancelled deadlines even while an earlier one stays pending", () => {
     const clock = new TestClock();
-    const watchdog = new Deadlines<string>(clock, () => clock.now(), () => undefined);
-    watchdog.add("slow", "stop", 60_000); // stays pending at the head of its queue
-    for (let i = 0; i < 10_000; i++) watchdog.cancel(watchdog.add(`quick${i}`, "stop", 60_000));
+    const watchdog = new Deadlines<Ticketed>(clock, () => clock.now(), () => undefined, TICKET);
+    watchdog.addStop(ticketed("slow"), 60_000); // stays pending at the head of its queue
+    for (let i = 0; i < 10_000; i++) {
+      const quick = ticketed(`quick${i}`);
+      watchdog.addStop(quick, 60_000);
+      watchdog.cancelStop(quick);
+    }
     expect(watchdog.stored).toBeLessThan(1100);
+    watchdog.tidy();
+    expect(clock.pending).toHaveLength(1);
     watchdog.clear();
     expect(clock.pending).toEqual([]);
   });
@@ -401,12 +407,85 @@ describe("found by the second review", () => {
     const timers: (() => void)[] = [];
     const clock = { now: () => wall, setTimeout: (fn: () => void) => timers.push(fn), clearTimeout: () => undefined };
     let token = -1;
-    const watchdog = new Deadlines<string>(clock, () => monotonic, (t) => (token = t));
-    watchdog.add("x", "stop", 100);
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, (t) => (token = t), TICKET);
+    watchdog.addStop(ticketed("x"), 100);
+    watchdog.stamp(); // as the loop does when its drain ends
     // 100 ms pass, but the wall clock was stepped back an hour meanwhile.
     monotonic += 100;
     wall -= 3_600_000;
     timers.shift()?.();
-    expect(watchdog.expired(token).map((deadline) => deadline.item)).toEqual(["x"]);
+    expect(names(watchdog.expired(token).stops)).toEqual(["x"]);
+  });
+
+  it("a stop deadline counts from the end of the drain that added it (one clock read for all of them), never from before", () => {
+    let monotonic = 0;
+    const delays: number[] = [];
+    const clock = { now: () => monotonic, setTimeout: (_fn: () => void, ms: number) => delays.push(ms), clearTimeout: () => undefined };
+    let token = -1;
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, (t) => (token = t), TICKET);
+    const first = ticketed("first");
+    watchdog.addStop(first, 100);
+    monotonic += 40; // the drain goes on
+    watchdog.addStop(ticketed("second"), 100);
+    expect(delays).toEqual([]); // no timer until the drain ends
+    watchdog.tidy(); // the drain ends at 40
+    expect(delays).toEqual([100]);
+    monotonic = 139;
+    expect(watchdog.expired(token).stops).toEqual([]); // 100 ms after addStop of "first" passed, but not 100 ms after the drain
+    monotonic = 140;
+    expect(names(watchdog.expired(token).stops)).toEqual(["first", "second"]);
+    expect(watchdog.hasStop(first)).toBe(false); // it fired: the item forgot its ticket
+    expect(watchdog.stored).toBe(0);
+  });
+
+  it("a stop deadline cancelled and added again fires once, at its new time; clear() makes every item forget its ticket", () => {
+    let monotonic = 0;
+    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined, TICKET);
+    const again = ticketed("again");
+    watchdog.addStop(again, 100);
+    watchdog.addStop(ticketed("other"), 100);
+    watchdog.tidy();
+    watchdog.cancelStop(again);
+    expect(watchdog.hasStop(again)).toBe(false);
+    monotonic = 50;
+    watchdog.addStop(again, 100);
+    watchdog.tidy();
+    monotonic = 100;
+    // The old entry of "again" (due at 100) was cancelled: only "other" passes now.
+    expect(names(watchdog.expired(0).stops)).toEqual(["other"]);
+    monotonic = 150;
+    expect(names(watchdog.expired(0).stops)).toEqual(["again"]);
+    // A batch whose every item was cancelled can still be added to while its drain runs.
+    const lone = ticketed("lone");
+    watchdog.addStop(lone, 100);
+    watchdog.cancelStop(lone);
+    watchdog.addStop(ticketed("late"), 100);
+    watchdog.tidy();
+    monotonic = 250;
+    expect(names(watchdog.expired(0).stops)).toEqual(["late"]);
+    const left = ticketed("left");
+    watchdog.addStop(left, 100);
+    watchdog.clear();
+    expect(watchdog.hasStop(left)).toBe(false);
+    watchdog.cancelStop(left); // nothing to cancel: the counts stay true
+    watchdog.addStop(left, 100);
+    watchdog.tidy();
+    monotonic = 1_000;
+    expect(names(watchdog.expired(0).stops)).toEqual(["left"]);
   });
 });
+
+/** An item that keeps its stop deadline's batch, as a node does. */
+interface Ticketed {
+  readonly name: string;
+  batch: StopBatch<Ticketed> | undefined;
+}
+const ticketed = (name: string): Ticketed => ({ name, batch: undefined });
+const TICKET: BatchField<Ticketed> = {
+  get: (item) => item.batch,
+  set: (item, batch) => {
+    item.batch = batch;
+  },
+};
+const names = (items: readonly Ticketed[]): string[] => items.map((item) => item.name);
