@@ -22,13 +22,14 @@ export class Slot<N> {
   readonly name: string;
   node: N | undefined = undefined;
   /**
-   * The installed nodes listing this name as an input: none, a small array
-   * replaced (never changed) on each edit, or a Set once there are many.
-   * Most names have a handful of dependents, and a Set costs ~200 bytes
-   * where a 3-element array costs ~70; replacing rather than changing the
-   * array also keeps any iteration in progress valid.
+   * The installed nodes listing this name as an input: none, the one node
+   * itself (a 1-element array costs 56 B, and in a chain every name has one
+   * dependent), a small array replaced (never changed) on each edit, or a
+   * Set once there are many. Most names have a handful of dependents, and a
+   * Set costs ~200 bytes where a 3-element array costs ~70; replacing rather
+   * than changing the array also keeps any iteration in progress valid.
    */
-  #dependents: readonly N[] | Set<N> | undefined = undefined;
+  #dependents: N | readonly N[] | Set<N> | undefined = undefined;
   /**
    * How many of those dependents are blocked (SPEC rule 9) and keep a count of
    * their holding inputs, which the node installed here updates when it starts
@@ -49,9 +50,24 @@ export class Slot<N> {
     this.name = name;
   }
 
-  /** The installed nodes listing this name as an input. */
+  /** The installed nodes listing this name as an input (a new array for a single one: the loop's walks use forEachDependent). */
   get dependents(): Iterable<N> {
-    return this.#dependents ?? NONE;
+    const dependents = this.#dependents;
+    if (dependents === undefined) return NONE;
+    return Array.isArray(dependents) || dependents instanceof Set ? (dependents as Iterable<N>) : [dependents as N];
+  }
+
+  /** Calls `visit` with each installed node listing this name as an input, as iterating `dependents` would, without making an array for a single one. */
+  forEachDependent(visit: (dependent: N) => void): void {
+    const dependents = this.#dependents;
+    if (dependents === undefined) return;
+    if (Array.isArray(dependents)) {
+      for (const dependent of dependents as readonly N[]) visit(dependent);
+    } else if (dependents instanceof Set) {
+      for (const dependent of dependents as Set<N>) visit(dependent);
+    } else {
+      visit(dependents as N);
+    }
   }
 
   /** How many installed nodes list this name as an input (a field, so that asking does not touch the list). */
@@ -67,9 +83,11 @@ export class Slot<N> {
     this.#count++;
     const dependents = this.#dependents;
     if (dependents === undefined) {
-      this.#dependents = [node];
-    } else if (!Array.isArray(dependents)) {
+      this.#dependents = node;
+    } else if (dependents instanceof Set) {
       (dependents as Set<N>).add(node);
+    } else if (!Array.isArray(dependents)) {
+      this.#dependents = [dependents as N, node];
     } else if (dependents.length < SMALL) {
       // An exact copy by index (spreading goes through the iterator protocol, several times slower).
       // Not push: V8 grows an array by 16 slots, so a 3-dependent list would keep 200 B, not 72 (measured).
@@ -89,11 +107,21 @@ export class Slot<N> {
     if (Array.isArray(dependents)) {
       const rest = (dependents as readonly N[]).filter((dependent) => dependent !== node);
       this.#count -= dependents.length - rest.length;
-      this.#dependents = rest.length > 0 ? rest : undefined;
-    } else if ((dependents as Set<N>).delete(node)) {
+      this.#dependents = rest.length > 1 ? rest : rest[0];
+    } else if (dependents instanceof Set) {
+      if ((dependents as Set<N>).delete(node)) this.#count--;
+    } else if (dependents === node) {
+      this.#dependents = undefined;
       this.#count--;
     }
   }
+}
+
+/** The first `count` of `items` in a new array of exactly `length` (slice, then growing it, would reserve 16 more slots: 136 B). */
+function copyOf<T>(items: readonly T[], count: number, length: number): T[] {
+  const copy = new Array<T>(length);
+  for (let i = 0; i < count; i++) copy[i] = items[i] as T;
+  return copy;
 }
 
 /** Up to this many dependents are kept in an array; more in a Set. */
@@ -119,6 +147,8 @@ export class Graph<N extends GraphNode> {
    */
   #installed: (N | undefined)[] = [];
   #holes = 0;
+  /** The input slots of the node added last (see #linkInputs). */
+  #lastInputSlots: readonly Slot<N>[] = [];
   /** Names some installed node lists as an input but nobody installed (a typo, or not yet installed). */
   readonly #absent = new Set<Slot<N>>();
 
@@ -217,16 +247,30 @@ export class Graph<N extends GraphNode> {
     slot.node = node;
     node.slot = slot;
     this.#absent.delete(slot);
-    const inputSlots = new Array<Slot<N>>(inputs.length);
+    node.inputSlots = this.#linkInputs(node, inputs);
+    node.listIndex = this.#installed.length;
+    this.#installed.push(node);
+  }
+
+  /**
+   * Lists `node` as a dependent of each of `inputs`' slots, and returns the
+   * slots. Arrays of slots are never changed, so a node whose inputs are the
+   * same slots as the last added node's shares its array: many workers of one
+   * input (a fan-out) keep one array, not one each (56 B per manifold).
+   */
+  #linkInputs(node: N, inputs: readonly string[]): readonly Slot<N>[] {
+    const last = this.#lastInputSlots;
+    let inputSlots: Slot<N>[] | undefined = last.length === inputs.length ? undefined : new Array<Slot<N>>(inputs.length);
     for (let i = 0; i < inputs.length; i++) {
       const inputSlot = this.#slot(inputs[i] as string);
       inputSlot.addDependent(node);
       if (inputSlot.node === undefined) this.#absent.add(inputSlot);
-      inputSlots[i] = inputSlot;
+      if (inputSlots === undefined && inputSlot !== last[i]) inputSlots = copyOf(last, i, inputs.length);
+      if (inputSlots !== undefined) inputSlots[i] = inputSlot;
     }
-    node.inputSlots = inputSlots;
-    node.listIndex = this.#installed.length;
-    this.#installed.push(node);
+    if (inputSlots === undefined) return last;
+    this.#lastInputSlots = inputSlots;
+    return inputSlots;
   }
 
   /**

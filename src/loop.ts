@@ -70,8 +70,6 @@ const STOP_BATCH: BatchField<ManifoldNode> = {
 /** A deadline timer this much late (or more) means the event loop was blocked, not that workers hung. */
 const STALL_THRESHOLD = 1000;
 
-const NO_DEPENDENTS: readonly ManifoldNode[] = Object.freeze([]);
-
 /** @internal */
 export class EngineLoop {
   readonly #config: ResolvedConfig;
@@ -724,12 +722,13 @@ export class EngineLoop {
   #bounceDependents(node: ManifoldNode): void {
     if (this.#lifecycle !== Lifecycle.Running || !this.#readiness.hasCalledDependents(node)) return;
     const stack = [node];
+    let cause = node;
+    const visit = (dependent: ManifoldNode): void => {
+      if (this.#bounce(dependent, cause) && this.#readiness.hasCalledDependents(dependent)) stack.push(dependent);
+    };
     while (stack.length > 0) {
-      const cause = stack.pop() as ManifoldNode;
-      const dependents = cause.slot === undefined ? NO_DEPENDENTS : cause.slot.dependents;
-      for (const dependent of dependents) {
-        if (this.#bounce(dependent, cause) && this.#readiness.hasCalledDependents(dependent)) stack.push(dependent);
-      }
+      cause = stack.pop() as ManifoldNode;
+      cause.slot?.forEachDependent(visit);
     }
   }
 

@@ -300,6 +300,68 @@ describe("the installed list (graph.ts)", () => {
   });
 });
 
+describe("a name's dependents (graph.ts Slot)", () => {
+  it("go from none to one (kept without an array) to many and back, in order, counted, and visited alike by dependents and forEachDependent", () => {
+    const graph = new Graph<GraphNode>();
+    const node = (name: string): GraphNode => ({ name, slot: undefined, inputSlots: [], listIndex: -1 });
+    const seen = (): string[][] => {
+      const visited: string[] = [];
+      graph.get("in")?.slot?.forEachDependent((dependent) => visited.push(dependent.name));
+      return [[...graph.dependentsOf("in")].map((dependent) => dependent.name), visited];
+    };
+    graph.add(node("in"), []);
+    expect(seen()).toEqual([[], []]);
+    const a = node("a");
+    const b = node("b");
+    graph.add(a, ["in"]);
+    expect(seen()).toEqual([["a"], ["a"]]);
+    graph.add(b, ["in"]);
+    expect(seen()).toEqual([["a", "b"], ["a", "b"]]);
+    graph.remove(a);
+    expect(seen()).toEqual([["b"], ["b"]]);
+    expect(graph.get("in")?.slot?.dependentCount).toBe(1);
+    graph.remove(b);
+    expect(seen()).toEqual([[], []]);
+    expect(graph.get("in")?.slot?.hasDependents).toBe(false);
+    // Past the small-array limit the dependents are a Set, still in order.
+    const many = Array.from({ length: 20 }, (_, i) => node(`d${i}`));
+    for (const dependent of many) graph.add(dependent, ["in"]);
+    expect(seen()[0]).toEqual(many.map((dependent) => dependent.name));
+    expect(seen()[1]).toEqual(many.map((dependent) => dependent.name));
+    expect(graph.get("in")?.slot?.dependentCount).toBe(20);
+  });
+});
+
+describe("input slot arrays shared between consecutive nodes (graph.ts #linkInputs)", () => {
+  it("a node with the same inputs as the last one shares its array; a slot released meanwhile is never shared", () => {
+    const graph = new Graph<GraphNode>();
+    const node = (name: string): GraphNode => ({ name, slot: undefined, inputSlots: [], listIndex: -1 });
+    graph.add(node("x"), []);
+    const a = node("a");
+    const b = node("b");
+    const c = node("c");
+    graph.add(a, ["x"]);
+    graph.add(b, ["x"]);
+    expect(b.inputSlots).toBe(a.inputSlots);
+    graph.add(c, ["x", "y"]); // differs in length: its own array
+    expect(c.inputSlots).not.toBe(a.inputSlots);
+    expect(c.inputSlots.map((slot) => slot.name)).toEqual(["x", "y"]);
+    // Release the slot of "y" (nobody lists it once c is gone), then list "y" again: a new slot, not the one c's array holds.
+    graph.remove(c);
+    const stale = c.inputSlots[1];
+    const d = node("d");
+    graph.add(d, ["x", "y"]);
+    expect(d.inputSlots[1]).not.toBe(stale);
+    expect([...graph.dependentsOf("y")]).toEqual([d]);
+    // Differs in its second input only: the first is copied, the second is its own.
+    const e = node("e");
+    graph.add(e, ["x", "z"]);
+    expect(e.inputSlots.map((slot) => slot.name)).toEqual(["x", "z"]);
+    expect(e.inputSlots[0]).toBe(d.inputSlots[0]);
+    expect(d.inputSlots.map((slot) => slot.name)).toEqual(["x", "y"]);
+  });
+});
+
 describe("found by the property tests", () => {
   it("after a fatal worker error, an input is not killed before its dependent's start in flight has settled", async () => {
     // m0 -> m1 -> m2: m1 runs, m2's start is in flight, m0 fails fatally.
