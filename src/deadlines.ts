@@ -1,7 +1,7 @@
 /**
  * Every deadline of the engine, all on one timer: stuck-worker deadlines
  * (a worker, or an aborted start, the engine stopped must settle within its
- * `stopTimeout`) and, next to them, heartbeat deadlines.
+ * `stopTimeout`) and, next to them, heartbeat and quarantine-probe deadlines.
  *
  * Arming a timer per deadline would cost a setTimeout and a clearTimeout each
  * (a bounce or a shutdown of 100,000 workers is 100,000 of each). Instead,
@@ -16,17 +16,18 @@
  * and the item keeps a reference to the batch (through {@link BatchField})
  * while the deadline matters; an item that no longer names the batch was
  * cancelled. (A deadline object and a clock read per stop cost about a
- * third of a 100,000-worker shutdown, measured against stopTimeout 0.) A
- * batch whose items were all cancelled lets go of them at once; cancelled
- * items are dropped from a batch when they outnumber its pending ones (so
- * memory stays proportional to the workers being stopped, however long one
- * of them takes); and everything is dropped, with the timer, when nothing is
+ * third of a 100,000-worker shutdown, measured against stopTimeout 0.)
+ * Memory stays proportional to the deadlines pending, however long one
+ * worker takes to stop: a batch whose items were all cancelled lets go of
+ * them at once, and cancelled items are dropped from a batch once they are
+ * most of it (more than twice its pending ones, and over 1,024); empty
+ * batches leave the head of their queue at once, and the rest of it once
+ * they are most of it; and everything goes, with the timer, when nothing is
  * pending at the end of a drain.
  *
- * Deadlines whose due time is not "now + a fixed timeout" (a heartbeat
- * deadline re-armed from the worker's last heartbeat) go into one binary
- * heap instead: O(log n) per re-arm, which happens once per timeout period
- * per worker, never per heartbeat.
+ * The other deadlines (a heartbeat deadline re-armed from the worker's last
+ * heartbeat, a probe's) go into one binary heap: O(log n) per re-arm, which
+ * happens once per timeout period per worker, never per heartbeat.
  *
  * Deadlines are kept in a monotonic time base (`performance.now()` with the
  * system clock), so a wall-clock step neither delays nor hastens them.
@@ -57,15 +58,15 @@ export interface BatchField<T> {
  * @internal
  */
 export class StopBatch<T> {
-  readonly timeout: number;
+  readonly queue: BatchQueue<T>;
   items: T[] = [];
   /** How many items still hold this batch. */
   pending = 0;
   /** NaN until the drain ends (see {@link Deadlines.stamp}). */
   due = Number.NaN;
 
-  constructor(timeout: number) {
-    this.timeout = timeout;
+  constructor(queue: BatchQueue<T>) {
+    this.queue = queue;
   }
 
   /** Lets go of every item: a small list is cut short (a one-stop batch is emptied once per stop in a chain's shutdown), a large one replaced. */
@@ -75,10 +76,81 @@ export class StopBatch<T> {
   }
 }
 
-/** The batches of one timeout value, in due order from `head` on. */
-interface BatchQueue<T> {
-  batches: StopBatch<T>[];
-  head: number;
+/** The stop batches of one timeout value, in due order from `head` on. @internal */
+class BatchQueue<T> {
+  readonly timeout: number;
+  batches: StopBatch<T>[] = [];
+  head = 0;
+  /** The batch the running drain adds to (always the last one), until the drain ends. */
+  open: StopBatch<T> | undefined = undefined;
+  /** How many of `batches` from `head` on are empty. */
+  #empties = 0;
+
+  constructor(timeout: number) {
+    this.timeout = timeout;
+  }
+
+  get size(): number {
+    return this.batches.length - this.head;
+  }
+
+  /**
+   * The batch the running drain adds to: the open one; else the last one if
+   * it is empty (a shutdown of a chain stops one worker per drain, and
+   * cancels its deadline before adding the next: no allocation per stop);
+   * else a new one at the end.
+   */
+  openBatch(): StopBatch<T> {
+    if (this.open !== undefined) return this.open;
+    let batch = this.size > 0 ? (this.batches[this.batches.length - 1] as StopBatch<T>) : undefined;
+    if (batch !== undefined && batch.pending === 0) {
+      this.#empties--;
+    } else {
+      batch = new StopBatch<T>(this);
+      this.batches.push(batch);
+    }
+    batch.due = Number.NaN;
+    this.open = batch;
+    return batch;
+  }
+
+  /**
+   * Every deadline of `batch` was cancelled. Empty batches at the head go at
+   * once; behind a batch that stays pending (a worker taking most of its
+   * stopTimeout), they go once they are most of the queue, so the queue
+   * stays proportional to the batches pending.
+   */
+  emptied(batch: StopBatch<T>): void {
+    batch.empty();
+    this.#empties++;
+    this.#dropEmptyHead();
+    if (this.#empties > 64 && this.#empties * 2 > this.size) this.#compact();
+  }
+
+  /** Takes the batch at the head off the queue; its place is cleared for the GC. */
+  shift(): StopBatch<T> {
+    const batch = this.batches[this.head] as StopBatch<T>;
+    this.batches[this.head++] = undefined as unknown as StopBatch<T>;
+    if (batch.pending === 0) this.#empties--;
+    if (this.head > 1024 && this.head * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.head);
+      this.head = 0;
+    }
+    return batch;
+  }
+
+  #dropEmptyHead(): void {
+    // The last batch stays: emptied, it is reused by the next drain's stops (see openBatch).
+    while (this.size > 1 && (this.batches[this.head] as StopBatch<T>).pending === 0) this.shift();
+  }
+
+  #compact(): void {
+    const last = this.batches[this.batches.length - 1] as StopBatch<T>;
+    const kept = this.batches.slice(this.head).filter((batch) => batch.pending > 0 || batch === last);
+    this.batches = kept;
+    this.head = 0;
+    this.#empties = last.pending === 0 ? 1 : 0;
+  }
 }
 
 /** @internal */
@@ -89,8 +161,10 @@ export class Deadlines<T> {
   readonly #batchOf: BatchField<T>;
   /** Per timeout value: stop batches in due order. */
   readonly #queues = new Map<number, BatchQueue<T>>();
-  /** Batches of the drain running now (not yet stamped): the first `#openCount` (a count: setting the length costs ~40 ns, once per drain, which in a chain's shutdown is once per stop). */
-  readonly #open: StopBatch<T>[] = [];
+  /** The queue added to last: most stops share one timeout, and this saves a lookup per stop. */
+  #lastQueue: BatchQueue<T> | undefined = undefined;
+  /** Queues with a batch open in the running drain: the first `#openCount` (a count: setting an array's length costs ~40 ns, and a chain's shutdown ends a drain per stop). */
+  readonly #openQueues: BatchQueue<T>[] = [];
   #openCount = 0;
   /** Deadlines of any due time (see {@link Deadlines.addAt}). */
   #heap = new DeadlineHeap<T>();
@@ -148,35 +222,25 @@ export class Deadlines<T> {
    */
   addStop(item: T, timeout: number): void {
     this.cancelStop(item);
-    const batch = this.#openBatch(timeout);
+    const queue = this.#queue(timeout);
+    if (queue.open === undefined) this.#openQueues[this.#openCount++] = queue;
+    const batch = queue.openBatch();
     batch.items.push(item);
     batch.pending++;
     this.#batchOf.set(item, batch);
     this.#pending++;
   }
 
-  /**
-   * The batch this drain adds `timeout` deadlines to: the queue's last
-   * batch if it is open or empty (a shutdown of a chain stops one worker per
-   * drain, and cancels its deadline before adding the next: no allocation
-   * per stop), else a new one at the end of the queue.
-   */
-  #openBatch(timeout: number): StopBatch<T> {
-    const open = this.#open;
-    for (let i = this.#openCount - 1; i >= 0; i--) if ((open[i] as StopBatch<T>).timeout === timeout) return open[i] as StopBatch<T>;
+  #queue(timeout: number): BatchQueue<T> {
+    const last = this.#lastQueue;
+    if (last !== undefined && last.timeout === timeout) return last;
     let queue = this.#queues.get(timeout);
     if (queue === undefined) {
-      queue = { batches: [], head: 0 };
+      queue = new BatchQueue<T>(timeout);
       this.#queues.set(timeout, queue);
     }
-    let batch = queue.batches.length > queue.head ? (queue.batches[queue.batches.length - 1] as StopBatch<T>) : undefined;
-    if (batch === undefined || batch.pending > 0) {
-      batch = new StopBatch<T>(timeout);
-      queue.batches.push(batch);
-    }
-    batch.due = Number.NaN;
-    open[this.#openCount++] = batch;
-    return batch;
+    this.#lastQueue = queue;
+    return queue;
   }
 
   /** Whether `item` has a stop deadline pending. */
@@ -192,26 +256,10 @@ export class Deadlines<T> {
     this.#pending--;
     const pending = --batch.pending;
     if (pending === 0) {
-      batch.empty();
-      this.#dropEmpty(batch.timeout);
+      batch.queue.emptied(batch);
     } else if (batch.items.length - pending > Math.max(1024, 2 * pending)) {
-      // Cancelled items outnumber the pending ones: memory stays proportional to the workers being stopped.
+      // Cancelled items are most of the batch: drop them, so a batch stays proportional to its pending deadlines.
       batch.items = batch.items.filter((held) => this.#batchOf.get(held) === batch);
-    }
-  }
-
-  /** Takes the empty batches off the head of the `timeout` queue, so that it holds none for long. */
-  #dropEmpty(timeout: number): void {
-    const queue = this.#queues.get(timeout);
-    if (queue === undefined) return;
-    const batches = queue.batches;
-    // The last batch stays (emptied, it is reused by the next drain's stops: see #openBatch).
-    while (queue.head < batches.length - 1 && (batches[queue.head] as StopBatch<T>).pending === 0) {
-      batches[queue.head++] = undefined as unknown as StopBatch<T>;
-    }
-    if (queue.head > 1024 && queue.head * 2 > batches.length) {
-      queue.batches = batches.slice(queue.head);
-      queue.head = 0;
     }
   }
 
@@ -224,8 +272,10 @@ export class Deadlines<T> {
     if (this.#openCount === 0) return;
     const now = this.#now();
     for (let i = 0; i < this.#openCount; i++) {
-      const batch = this.#open[i] as StopBatch<T>;
-      batch.due = now + batch.timeout;
+      const queue = this.#openQueues[i] as BatchQueue<T>;
+      const batch = queue.open as StopBatch<T>;
+      queue.open = undefined;
+      batch.due = now + queue.timeout;
       if (batch.pending > 0 && batch.due < this.#timerDue) this.#arm(batch.due);
     }
     this.#openCount = 0;
@@ -269,11 +319,10 @@ export class Deadlines<T> {
 
   /** Takes the passed batches off the head of `queue` (their pending items into `stops`); returns the next due time. */
   #expireBatches(queue: BatchQueue<T>, now: number, stops: T[]): number {
-    const batches = queue.batches;
-    while (queue.head < batches.length) {
-      const batch = batches[queue.head] as StopBatch<T>;
-      if (batch.pending > 0 && batch.due > now) return batch.due;
-      batches[queue.head++] = undefined as unknown as StopBatch<T>;
+    while (queue.size > 0) {
+      const head = queue.batches[queue.head] as StopBatch<T>;
+      if (head.pending > 0 && head.due > now) return head.due;
+      const batch = queue.shift();
       if (batch.pending === 0) continue;
       for (const item of batch.items) {
         if (this.#batchOf.get(item) !== batch) continue;
@@ -283,10 +332,6 @@ export class Deadlines<T> {
       this.#pending -= batch.pending;
       batch.pending = 0;
       batch.empty();
-    }
-    if (queue.head > 1024 && queue.head * 2 > batches.length) {
-      queue.batches = batches.slice(queue.head);
-      queue.head = 0;
     }
     return Number.POSITIVE_INFINITY;
   }
@@ -310,6 +355,13 @@ export class Deadlines<T> {
     return stored + this.#heap.size;
   }
 
+  /** Stop batches held, empty ones included: for diagnostics and tests. */
+  get storedBatches(): number {
+    let batches = 0;
+    for (const queue of this.#queues.values()) batches += queue.size;
+    return batches;
+  }
+
   /** At the end of a loop turn: stamps the turn's stop deadlines; with nothing pending, drops every entry and the timer. */
   tidy(): void {
     this.stamp();
@@ -329,7 +381,8 @@ export class Deadlines<T> {
       }
     }
     this.#queues.clear();
-    this.#open.length = 0;
+    this.#lastQueue = undefined;
+    this.#openQueues.length = 0;
     this.#openCount = 0;
     this.#heap = new DeadlineHeap<T>();
     this.#pending = 0;

@@ -50,7 +50,7 @@ export class Slot<N> {
     this.name = name;
   }
 
-  /** The installed nodes listing this name as an input (a new array for a single one: the loop's walks use forEachDependent). */
+  /** The installed nodes listing this name as an input (a new 1-element array for a single one: a walk per bounce uses forEachDependent). */
   get dependents(): Iterable<N> {
     const dependents = this.#dependents;
     if (dependents === undefined) return NONE;

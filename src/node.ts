@@ -51,6 +51,7 @@ const BITS = {
   logIsInputs: 1 << 9,
   logIsEmpty: 1 << 10,
   timerPending: 1 << 11,
+  oneRecentError: 1 << 12,
 } as const;
 const RESTART_SHIFT = 3;
 
@@ -116,7 +117,7 @@ class RareFields {
   uninstallWaiters: (() => void)[] | undefined = undefined;
   /** Heartbeats, progress, restart limits, manual restarts (supervision.ts): made only for a manifold that uses them. */
   supervision: SupervisionRecord | undefined = undefined;
-  /** Failures since the last reset of backoff (schedule.ts): 0 for a manifold that never failed. */
+  /** Failures since the last reset of backoff (schedule.ts), when more than one (0 and 1 are a bit of the node). */
   recentErrors = 0;
 }
 
@@ -296,12 +297,19 @@ export class ManifoldNode {
     if (waiters !== undefined || this.#rare !== undefined) this.#rareFields().uninstallWaiters = waiters;
   }
 
-  /** Failures since the last reset of backoff (schedule.ts). */
+  /**
+   * Failures since the last reset of backoff (schedule.ts). 0 and 1 (a
+   * MissingError, an aborted start, an input change cutting a delay short
+   * all set 1) are a bit; only a repeated failure takes the rare record.
+   */
   get recentErrors(): number {
+    if ((this.#bits & BITS.oneRecentError) !== 0) return 1;
     return this.#rare?.recentErrors ?? 0;
   }
   set recentErrors(count: number) {
-    if (count !== 0 || this.#rare !== undefined) this.#rareFields().recentErrors = count;
+    this.#setBit(BITS.oneRecentError, count === 1);
+    const rare = count > 1 ? count : 0;
+    if (rare !== 0 || this.#rare !== undefined) this.#rareFields().recentErrors = rare;
   }
 
   /** Heartbeats, progress, restart limits, manual restarts (supervision.ts): made only for a manifold that uses them. */

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
 import { Deadlines, type BatchField, type StopBatch } from "../src/deadlines.js";
+import { ManifoldNode } from "../src/node.js";
 import {
   BounceError,
   createWorker,
@@ -300,6 +301,18 @@ describe("the installed list (graph.ts)", () => {
   });
 });
 
+describe("a node's recent errors (node.ts: 0 and 1 a bit, more in the rare record)", () => {
+  it("read back as written, through every kind of value and back to 0", () => {
+    const node = new ManifoldNode(1, "m", { inputs: [], start: () => valueWorker(1) }, [], 0);
+    const seen: number[] = [];
+    for (const count of [0, 1, 2, 5, 1, 3, 0, 1, 0]) {
+      node.recentErrors = count;
+      seen.push(node.recentErrors);
+    }
+    expect(seen).toEqual([0, 1, 2, 5, 1, 3, 0, 1, 0]);
+  });
+});
+
 describe("a name's dependents (graph.ts Slot)", () => {
   it("go from none to one (kept without an array) to many and back, in order, counted, and visited alike by dependents and forEachDependent", () => {
     const graph = new Graph<GraphNode>();
@@ -535,6 +548,45 @@ describe("found by the second review", () => {
     watchdog.tidy();
     monotonic = 1_000;
     expect(names(watchdog.expired(0).stops)).toEqual(["left"]);
+  });
+
+  it("empty batches behind a batch that stays pending do not pile up, one drain after another", () => {
+    let monotonic = 0;
+    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined, TICKET);
+    watchdog.addStop(ticketed("slow"), 60_000); // pending at the head for its whole timeout
+    watchdog.tidy();
+    let previous: Ticketed | undefined;
+    for (let i = 0; i < 10_000; i++) {
+      const quick = ticketed(`quick${i}`);
+      watchdog.addStop(quick, 60_000); // a drain stops one worker...
+      watchdog.tidy();
+      if (previous !== undefined) watchdog.cancelStop(previous); // ...and the one before it settles
+      watchdog.tidy();
+      previous = quick;
+    }
+    expect(watchdog.storedBatches).toBeLessThan(200);
+    monotonic = 60_000 + 1;
+    expect(names(watchdog.expired(0).stops)).toEqual(["slow", "quick9999"]);
+    expect(watchdog.storedBatches).toBe(0);
+  });
+
+  it("deadlines of many different timeouts added in one drain each fire at their own time", () => {
+    let monotonic = 0;
+    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined, TICKET);
+    const items = Array.from({ length: 50 }, (_, i) => ticketed(`w${i}`));
+    // Interleaved timeouts: 100, 150, 100, 150, ... and one of 125.
+    items.forEach((item, i) => watchdog.addStop(item, i % 2 === 0 ? 100 : 150));
+    const middle = ticketed("middle");
+    watchdog.addStop(middle, 125);
+    watchdog.tidy();
+    monotonic = 100;
+    expect(names(watchdog.expired(0).stops)).toEqual(items.filter((_, i) => i % 2 === 0).map((item) => item.name));
+    monotonic = 125;
+    expect(names(watchdog.expired(0).stops)).toEqual(["middle"]);
+    monotonic = 150;
+    expect(names(watchdog.expired(0).stops)).toEqual(items.filter((_, i) => i % 2 === 1).map((item) => item.name));
   });
 });
 
