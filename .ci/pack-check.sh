@@ -70,67 +70,28 @@ node -e '
   require("node:fs").writeFileSync("entries.json", JSON.stringify({ entries, optional }));
 '
 
-cat >load.mjs <<'EOF'
-// Every entry point loads from ESM, or fails only for want of an optional peer;
-// then an engine runs under the testing kit's clock.
+cat >load-checks.mjs <<'EOF'
+// Every entry point loads, or fails only for want of an optional peer; then an engine runs
+// under the testing kit's clock. Shared by load.mjs and load.cjs: `load(specifier)` imports
+// (ESM) or requires (CJS), so each module system loads every entry itself.
 import { readFileSync } from "node:fs";
-const { entries, optional } = JSON.parse(readFileSync("entries.json", "utf8"));
-const mustLoad = new Set(["manifold-engine", "manifold-engine/testing"]);
-for (const entry of entries) {
-  try {
-    await import(entry);
-    console.log(`ESM: ${entry} loads`);
-  } catch (error) {
-    const peer = optional.find((name) => String(error?.message).includes(`'${name}'`) || String(error?.message).includes(`"${name}"`));
-    if (mustLoad.has(entry) || error?.code !== "ERR_MODULE_NOT_FOUND" || peer === undefined) throw error;
-    console.log(`ESM: ${entry} needs the optional peer ${peer}, which is not installed: fine`);
-  }
-}
-const { Engine, manifold, resource, valueWorker } = await import("manifold-engine");
-const { TestClock, waitForState } = await import("manifold-engine/testing");
-const clock = new TestClock();
-const engine = new Engine({ clock });
-const greeting = resource("greeting");
-let seen;
-engine.install(greeting, manifold({ inputs: [], start: () => valueWorker("hello"), output: (worker) => worker.value }));
-engine.install("reader", manifold({ inputs: [greeting], start: (context) => valueWorker((seen = context.getResource(greeting))) }));
-await waitForState(engine, "reader", "started", { clock });
-// rxjs (an optional peer) is not installed: reading engine.events throws an error saying what to install,
-// and the engine carries on (a manifold installed afterwards starts).
-let eventsError;
-try {
-  void engine.events;
-} catch (error) {
-  eventsError = error;
-}
-if (!String(eventsError?.message).includes("npm install rxjs")) throw new Error(`ESM: engine.events without rxjs should throw an error naming "npm install rxjs"; got ${eventsError === undefined ? "no error" : eventsError}`);
-console.log(`ESM: without rxjs, engine.events throws: ${eventsError.message}`);
-engine.install("after", manifold({ inputs: [], start: () => valueWorker(1) }));
-await waitForState(engine, "after", "started", { clock });
-engine.kill();
-await engine.wait();
-if (seen !== "hello" || engine.report().state !== "stopped") throw new Error(`ESM engine run failed: ${JSON.stringify(engine.report())}`);
-console.log("ESM: an engine ran under the TestClock and stopped cleanly");
-EOF
 
-cat >load.cjs <<'EOF'
-// Every entry point loads from CommonJS, or fails only for want of an optional
-// peer; then an engine runs under the testing kit's clock.
-const { entries, optional } = require("./entries.json");
-const mustLoad = new Set(["manifold-engine", "manifold-engine/testing"]);
-for (const entry of entries) {
-  try {
-    require(entry);
-    console.log(`CJS: ${entry} loads`);
-  } catch (error) {
-    const peer = optional.find((name) => String(error && error.message).includes(`'${name}'`));
-    if (mustLoad.has(entry) || !error || !["MODULE_NOT_FOUND", "ERR_MODULE_NOT_FOUND"].includes(error.code) || peer === undefined) throw error;
-    console.log(`CJS: ${entry} needs the optional peer ${peer}, which is not installed: fine`);
+export async function loadChecks(kind, load) {
+  const { entries, optional } = JSON.parse(readFileSync("entries.json", "utf8"));
+  const mustLoad = new Set(["manifold-engine", "manifold-engine/testing"]);
+  for (const entry of entries) {
+    try {
+      await load(entry);
+      console.log(`${kind}: ${entry} loads`);
+    } catch (error) {
+      const message = String(error?.message);
+      const peer = optional.find((name) => message.includes(`'${name}'`) || message.includes(`"${name}"`));
+      if (mustLoad.has(entry) || !["MODULE_NOT_FOUND", "ERR_MODULE_NOT_FOUND"].includes(error?.code) || peer === undefined) throw error;
+      console.log(`${kind}: ${entry} needs the optional peer ${peer}, which is not installed: fine`);
+    }
   }
-}
-const { Engine, manifold, resource, valueWorker } = require("manifold-engine");
-const { TestClock, waitForState } = require("manifold-engine/testing");
-(async () => {
+  const { Engine, manifold, resource, valueWorker } = await load("manifold-engine");
+  const { TestClock, waitForState } = await load("manifold-engine/testing");
   const clock = new TestClock();
   const engine = new Engine({ clock });
   const greeting = resource("greeting");
@@ -146,20 +107,32 @@ const { TestClock, waitForState } = require("manifold-engine/testing");
   } catch (error) {
     eventsError = error;
   }
-  if (!String(eventsError && eventsError.message).includes("npm install rxjs")) {
-    throw new Error(`CJS: engine.events without rxjs should throw an error naming "npm install rxjs"; got ${eventsError === undefined ? "no error" : eventsError}`);
+  if (!String(eventsError?.message).includes("npm install rxjs")) {
+    throw new Error(`${kind}: engine.events without rxjs should throw an error naming "npm install rxjs"; got ${eventsError === undefined ? "no error" : eventsError}`);
   }
-  console.log(`CJS: without rxjs, engine.events throws: ${eventsError.message}`);
+  console.log(`${kind}: without rxjs, engine.events throws: ${eventsError.message}`);
   engine.install("after", manifold({ inputs: [], start: () => valueWorker(1) }));
   await waitForState(engine, "after", "started", { clock });
   engine.kill();
   await engine.wait();
-  if (seen !== "hello" || engine.report().state !== "stopped") throw new Error(`CJS engine run failed: ${JSON.stringify(engine.report())}`);
-  console.log("CJS: an engine ran under the TestClock and stopped cleanly");
-})().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+  if (seen !== "hello" || engine.report().state !== "stopped") throw new Error(`${kind} engine run failed: ${JSON.stringify(engine.report())}`);
+  console.log(`${kind}: an engine ran under the TestClock and stopped cleanly`);
+}
+EOF
+
+cat >load.mjs <<'EOF'
+import { loadChecks } from "./load-checks.mjs";
+
+await loadChecks("ESM", (specifier) => import(specifier));
+EOF
+
+cat >load.cjs <<'EOF'
+import("./load-checks.mjs")
+  .then(({ loadChecks }) => loadChecks("CJS", (specifier) => require(specifier)))
+  .catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
 EOF
 
 echo "== load and use the package from ESM and CommonJS"
