@@ -13,7 +13,7 @@
  * drain adds with the same timeout form one batch, due together; the batches
  * of one timeout wait in a first-in-first-out queue, so each queue is in due
  * order. A stop deadline is no object: it is its item in the batch's list,
- * and the item keeps a reference to the batch (through {@link BatchField})
+ * and the item keeps a reference to the batch (its `stopBatch`)
  * while the deadline matters; an item that no longer names the batch was
  * cancelled. (A deadline object and a clock read per stop cost about a
  * third of a 100,000-worker shutdown, measured against stopTimeout 0.)
@@ -45,15 +45,14 @@ export interface Deadline<T> {
   cancelled: boolean;
 }
 
-/** Where an item keeps the batch of its pending stop deadline (undefined: none). @internal */
-export interface BatchField<T> {
-  get(item: T): StopBatch<T> | undefined;
-  set(item: T, batch: StopBatch<T> | undefined): void;
+/** What a stop deadline is kept for: an item that names the batch of its pending stop deadline (undefined: none). @internal */
+export interface StopItem<T> {
+  stopBatch: StopBatch<T> | undefined;
 }
 
 /**
  * The stop deadlines one drain added with one timeout: all due together,
- * `timeout` ms after the drain ended. An item in `items` whose batch field
+ * `timeout` ms after the drain ended. An item in `items` whose `stopBatch`
  * no longer names this batch was cancelled (or moved to a later batch).
  * @internal
  */
@@ -154,11 +153,10 @@ class BatchQueue<T> {
 }
 
 /** @internal */
-export class Deadlines<T> {
+export class Deadlines<T extends StopItem<T>> {
   readonly #clock: Clock;
   readonly #now: () => number;
   readonly #onTimer: (generation: number) => void;
-  readonly #batchOf: BatchField<T>;
   /** Per timeout value: stop batches in due order. */
   readonly #queues = new Map<number, BatchQueue<T>>();
   /** The queue added to last: most stops share one timeout, and this saves a lookup per stop. */
@@ -182,14 +180,12 @@ export class Deadlines<T> {
   /**
    * `now` is the time base of deadlines (monotonic for the system clock);
    * `onTimer(generation)` runs when the timer fires and should call
-   * `expired(generation)` from the engine loop; `batchOf` is where an item
-   * keeps the batch of its stop deadline.
+   * `expired(generation)` from the engine loop.
    */
-  constructor(clock: Clock, now: () => number, onTimer: (generation: number) => void, batchOf: BatchField<T>) {
+  constructor(clock: Clock, now: () => number, onTimer: (generation: number) => void) {
     this.#clock = clock;
     this.#now = now;
     this.#onTimer = onTimer;
-    this.#batchOf = batchOf;
   }
 
   /** The time base of deadlines: what `due` is measured in. */
@@ -227,7 +223,7 @@ export class Deadlines<T> {
     const batch = queue.openBatch();
     batch.items.push(item);
     batch.pending++;
-    this.#batchOf.set(item, batch);
+    item.stopBatch = batch;
     this.#pending++;
   }
 
@@ -245,21 +241,21 @@ export class Deadlines<T> {
 
   /** Whether `item` has a stop deadline pending. */
   hasStop(item: T): boolean {
-    return this.#batchOf.get(item) !== undefined;
+    return item.stopBatch !== undefined;
   }
 
   /** Cancels `item`'s stop deadline, if it has one. */
   cancelStop(item: T): void {
-    const batch = this.#batchOf.get(item);
+    const batch = item.stopBatch;
     if (batch === undefined) return;
-    this.#batchOf.set(item, undefined);
+    item.stopBatch = undefined;
     this.#pending--;
     const pending = --batch.pending;
     if (pending === 0) {
       batch.queue.emptied(batch);
     } else if (batch.items.length - pending > Math.max(1024, 2 * pending)) {
       // Cancelled items are most of the batch: drop them, so a batch stays proportional to its pending deadlines.
-      batch.items = batch.items.filter((held) => this.#batchOf.get(held) === batch);
+      batch.items = batch.items.filter((held) => held.stopBatch === batch);
     }
   }
 
@@ -325,8 +321,8 @@ export class Deadlines<T> {
       const batch = queue.shift();
       if (batch.pending === 0) continue;
       for (const item of batch.items) {
-        if (this.#batchOf.get(item) !== batch) continue;
-        this.#batchOf.set(item, undefined);
+        if (item.stopBatch !== batch) continue;
+        item.stopBatch = undefined;
         stops.push(item);
       }
       this.#pending -= batch.pending;
@@ -377,7 +373,7 @@ export class Deadlines<T> {
       for (let i = queue.head; i < queue.batches.length; i++) {
         const batch = queue.batches[i] as StopBatch<T>;
         if (batch.pending === 0) continue;
-        for (const item of batch.items) if (this.#batchOf.get(item) === batch) this.#batchOf.set(item, undefined);
+        for (const item of batch.items) if (item.stopBatch === batch) item.stopBatch = undefined;
       }
     }
     this.#queues.clear();

@@ -31,7 +31,7 @@
  * graph per event.
  */
 import { systemClock, type ResolvedConfig } from "./config.js";
-import { Deadlines, type BatchField } from "./deadlines.js";
+import { Deadlines } from "./deadlines.js";
 import { EngineStoppedError, quote, toError } from "./errors.js";
 import { classify, filterError, isFatal, rankFatal, type Verdict } from "./failure.js";
 import { Graph } from "./graph.js";
@@ -59,14 +59,6 @@ type Message =
   | { kind: "apply"; order: ShutdownOrder; remove: readonly ManifoldNode[]; restart: readonly ManifoldNode[]; changed: ReadonlySet<ManifoldNode> }
   | { kind: "kill" };
 
-/** Where a node keeps the batch of its stuck-worker deadline (deadlines.ts). */
-const STOP_BATCH: BatchField<ManifoldNode> = {
-  get: (node) => node.stopBatch,
-  set: (node, batch) => {
-    node.stopBatch = batch;
-  },
-};
-
 /** A deadline timer this much late (or more) means the event loop was blocked, not that workers hung. */
 const STALL_THRESHOLD = 1000;
 
@@ -80,6 +72,12 @@ export class EngineLoop {
   readonly #mailbox: Mailbox<Message, ManifoldNode>;
   /** Deadlines of workers (and aborted starts) the engine stopped, of heartbeats and of quarantine probes. */
   readonly #deadlines: Deadlines<ManifoldNode>;
+  /**
+   * The clock's time for the message (or ready node) being handled, read at
+   * most once per handler (see #now): a kill stops 100,000 workers in one
+   * handler, and a clock read for each cost about 10% of it (measured).
+   */
+  #handlerTime: number | undefined = undefined;
   /** Who is told of every transition (see transitions.ts); undefined while nobody listens. */
   #observer: TransitionObserver | undefined = undefined;
   readonly #observers: TransitionObserver[] = [];
@@ -112,12 +110,6 @@ export class EngineLoop {
 
   readonly done: Promise<void>;
   #resolveDone!: () => void;
-  /**
-   * The clock's time for the message (or ready node) being handled, read at
-   * most once per handler (see #now): a kill stops 100,000 workers in one
-   * handler, and a clock read for each cost about 10% of it (measured).
-   */
-  #handlerTime: number | undefined = undefined;
   #rejectDone!: (error: Error) => void;
 
   constructor(config: ResolvedConfig, self: Worker) {
@@ -137,7 +129,7 @@ export class EngineLoop {
     });
     // With the system clock, deadlines run on monotonic time; a test's clock drives both.
     const elapsed = config.clock === systemClock ? () => performance.now() : () => config.clock.now();
-    this.#deadlines = new Deadlines<ManifoldNode>(config.clock, elapsed, (generation) => this.#post({ kind: "deadlines", generation }), STOP_BATCH);
+    this.#deadlines = new Deadlines<ManifoldNode>(config.clock, elapsed, (generation) => this.#post({ kind: "deadlines", generation }));
     this.#absent = new AbsentInputs(this.#graph, config.logger, () => this.#generation);
     this.#supervisor = new Supervisor(config, this.#deadlines, {
       observer: () => this.#observer,

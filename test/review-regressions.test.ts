@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
-import { Deadlines, type BatchField, type StopBatch } from "../src/deadlines.js";
+import { Deadlines, type StopBatch } from "../src/deadlines.js";
 import { ManifoldNode } from "../src/node.js";
 import {
   BounceError,
@@ -15,6 +15,7 @@ import {
   MissingError,
   ShutdownTimeoutError,
   valueWorker,
+  type Clock,
   type Manifold,
 } from "../src/index.js";
 import { failOnUnhandledRejections, idleWorker, makeEngine, settle, TestClock, TestWorker } from "./fixtures.js";
@@ -412,6 +413,30 @@ describe("found by the property tests", () => {
   });
 });
 
+describe("a handler is one instant (loop.ts #now)", () => {
+  it("a kill stopping many workers gives each the same `since`, from one clock read", async () => {
+    const inner = new TestClock(0);
+    let reads = 0;
+    // Every read of this clock is a millisecond later than the one before.
+    const ticking: Clock = {
+      now: () => inner.now() + reads++,
+      setTimeout: (fn, ms) => inner.setTimeout(fn, ms),
+      clearTimeout: (handle) => inner.clearTimeout(handle),
+    };
+    const engine = new Engine({ clock: ticking, stopTimeout: 0 });
+    const workers = ["a", "b", "c"].map((name) => new TestWorker(name, { stopOnKill: false }));
+    workers.forEach((worker, i) => engine.install(worker.label, { inputs: [], start: () => workers[i] as TestWorker }));
+    await settle();
+    engine.kill();
+    await settle();
+    const entries = Object.values(engine.report().manifolds);
+    expect(entries.map((entry) => entry.state)).toEqual(["stopping", "stopping", "stopping"]);
+    expect(new Set(entries.map((entry) => entry.since)).size).toBe(1);
+    for (const worker of workers) worker.complete();
+    await engine.wait();
+  });
+});
+
 describe("the stuck-worker watchdog", () => {
   it("arms one timer for many stopped workers, and drops it once they have all stopped", async () => {
     const { engine, clock } = makeEngine({ stopTimeout: 5000 });
@@ -462,7 +487,7 @@ describe("found by the second review", () => {
 
   it("the watchdog drops cancelled deadlines even while an earlier one stays pending", () => {
     const clock = new TestClock();
-    const watchdog = new Deadlines<Ticketed>(clock, () => clock.now(), () => undefined, TICKET);
+    const watchdog = new Deadlines<Ticketed>(clock, () => clock.now(), () => undefined);
     watchdog.addStop(ticketed("slow"), 60_000); // stays pending at the head of its queue
     for (let i = 0; i < 10_000; i++) {
       const quick = ticketed(`quick${i}`);
@@ -482,7 +507,7 @@ describe("found by the second review", () => {
     const timers: (() => void)[] = [];
     const clock = { now: () => wall, setTimeout: (fn: () => void) => timers.push(fn), clearTimeout: () => undefined };
     let token = -1;
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, (t) => (token = t), TICKET);
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, (t) => (token = t));
     watchdog.addStop(ticketed("x"), 100);
     watchdog.stamp(); // as the loop does when its drain ends
     // 100 ms pass, but the wall clock was stepped back an hour meanwhile.
@@ -497,7 +522,7 @@ describe("found by the second review", () => {
     const delays: number[] = [];
     const clock = { now: () => monotonic, setTimeout: (_fn: () => void, ms: number) => delays.push(ms), clearTimeout: () => undefined };
     let token = -1;
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, (t) => (token = t), TICKET);
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, (t) => (token = t));
     const first = ticketed("first");
     watchdog.addStop(first, 100);
     monotonic += 40; // the drain goes on
@@ -516,7 +541,7 @@ describe("found by the second review", () => {
   it("a stop deadline cancelled and added again fires once, at its new time; clear() makes every item forget its ticket", () => {
     let monotonic = 0;
     const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined, TICKET);
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
     const again = ticketed("again");
     watchdog.addStop(again, 100);
     watchdog.addStop(ticketed("other"), 100);
@@ -553,7 +578,7 @@ describe("found by the second review", () => {
   it("empty batches behind a batch that stays pending do not pile up, one drain after another", () => {
     let monotonic = 0;
     const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined, TICKET);
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
     watchdog.addStop(ticketed("slow"), 60_000); // pending at the head for its whole timeout
     watchdog.tidy();
     let previous: Ticketed | undefined;
@@ -574,7 +599,7 @@ describe("found by the second review", () => {
   it("deadlines of many different timeouts added in one drain each fire at their own time", () => {
     let monotonic = 0;
     const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined, TICKET);
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
     const items = Array.from({ length: 50 }, (_, i) => ticketed(`w${i}`));
     // Interleaved timeouts: 100, 150, 100, 150, ... and one of 125.
     items.forEach((item, i) => watchdog.addStop(item, i % 2 === 0 ? 100 : 150));
@@ -593,13 +618,7 @@ describe("found by the second review", () => {
 /** An item that keeps its stop deadline's batch, as a node does. */
 interface Ticketed {
   readonly name: string;
-  batch: StopBatch<Ticketed> | undefined;
+  stopBatch: StopBatch<Ticketed> | undefined;
 }
-const ticketed = (name: string): Ticketed => ({ name, batch: undefined });
-const TICKET: BatchField<Ticketed> = {
-  get: (item) => item.batch,
-  set: (item, batch) => {
-    item.batch = batch;
-  },
-};
+const ticketed = (name: string): Ticketed => ({ name, stopBatch: undefined });
 const names = (items: readonly Ticketed[]): string[] => items.map((item) => item.name);
