@@ -44,7 +44,6 @@ export class Slot<N> {
    * waiting (as in a cold start), a start or stop here walks none of them.
    */
   waitingDependents = 0;
-  #count = 0;
 
   constructor(name: string) {
     this.name = name;
@@ -70,17 +69,19 @@ export class Slot<N> {
     }
   }
 
-  /** How many installed nodes list this name as an input (a field, so that asking does not touch the list). */
+  /** How many installed nodes list this name as an input (read from the list: a field for it cost 8 B per name). */
   get dependentCount(): number {
-    return this.#count;
+    const dependents = this.#dependents;
+    if (dependents === undefined) return 0;
+    if (Array.isArray(dependents)) return dependents.length;
+    return dependents instanceof Set ? (dependents as Set<N>).size : 1;
   }
 
   get hasDependents(): boolean {
-    return this.#count > 0;
+    return this.#dependents !== undefined; // (an emptied Set is dropped)
   }
 
   addDependent(node: N): void {
-    this.#count++;
     const dependents = this.#dependents;
     if (dependents === undefined) {
       this.#dependents = node;
@@ -106,13 +107,11 @@ export class Slot<N> {
     if (dependents === undefined) return;
     if (Array.isArray(dependents)) {
       const rest = (dependents as readonly N[]).filter((dependent) => dependent !== node);
-      this.#count -= dependents.length - rest.length;
       this.#dependents = rest.length > 1 ? rest : rest[0];
     } else if (dependents instanceof Set) {
-      if ((dependents as Set<N>).delete(node)) this.#count--;
+      if ((dependents as Set<N>).delete(node) && (dependents as Set<N>).size === 0) this.#dependents = undefined;
     } else if (dependents === node) {
       this.#dependents = undefined;
-      this.#count--;
     }
   }
 }

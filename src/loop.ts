@@ -78,6 +78,13 @@ export class EngineLoop {
    * handler, and a clock read for each cost about 10% of it (measured).
    */
   #handlerTime: number | undefined = undefined;
+  /**
+   * The clock's first reading, floored: nodes keep their times (`since`,
+   * `lastStart`) as ms after it. Exact for every clock time after it (both
+   * are multiples of that time's precision); past 2^31 ms (24.8 days) an
+   * offset is a HeapNumber again, as large as a clock time, not less exact.
+   */
+  readonly #epoch: number;
   /** Who is told of every transition (see transitions.ts); undefined while nobody listens. */
   #observer: TransitionObserver | undefined = undefined;
   readonly #observers: TransitionObserver[] = [];
@@ -127,6 +134,7 @@ export class EngineLoop {
       crashed: (what, error) => this.#crashed(what, error),
       idle: () => this.#gotIdle(),
     });
+    this.#epoch = Math.floor(config.clock.now());
     // With the system clock, deadlines run on monotonic time; a test's clock drives both.
     const elapsed = config.clock === systemClock ? () => performance.now() : () => config.clock.now();
     this.#deadlines = new Deadlines<ManifoldNode>(config.clock, elapsed, (generation) => this.#post({ kind: "deadlines", generation }));
@@ -206,7 +214,7 @@ export class EngineLoop {
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
   #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
     this.#freezeCalling();
-    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now);
+    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now - this.#epoch);
     this.#graph.add(node, inputs);
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
     const defaults = this.#config.supervision;
@@ -343,7 +351,7 @@ export class EngineLoop {
     const reentered = this.#reporting;
     this.#reporting = true;
     try {
-      const report = engineReport(this.#graph.nodes(), reportState(this.#lifecycle), this.#worst, history, this.#self, !reentered, this.#wallTime);
+      const report = engineReport(this.#graph.nodes(), reportState(this.#lifecycle), this.#worst, history, this.#self, !reentered, this.#wallTime, this.#epoch);
       const stall = this.#supervisor.lastStall;
       if (stall !== undefined) report.lastStall = { time: isoTime(stall.time), lateMs: stall.late };
       return report;
@@ -409,7 +417,7 @@ export class EngineLoop {
     const oldState = node.reportState;
     node.phase = phase;
     if (from !== phase) this.#readiness.phaseChanged(node, from, phase);
-    if (node.reportState !== oldState) node.since = now ?? this.#now();
+    if (node.reportState !== oldState) node.since = (now ?? this.#now()) - this.#epoch;
     this.#refresh(node);
     if (wasLive === node.live) return;
     if (node.live) {
@@ -508,7 +516,7 @@ export class EngineLoop {
     const now = this.#now();
     node.workerAccepted = true;
     node.startCount++;
-    node.lastStart = now;
+    node.lastStart = now - this.#epoch;
     node.error = undefined;
     this.#setPhase(node, "running", now);
     // The engine's own manifold (rule 11) never beats: it is not watched.
@@ -559,7 +567,7 @@ export class EngineLoop {
     const verdict = classify(error);
     // One clock read serves the backoff and the state change (a shutdown makes 100,000 of these).
     const now = this.#now();
-    const ranFor = accepted ? now - (node.lastStart ?? 0) : undefined;
+    const ranFor = accepted ? now - this.#epoch - (node.lastStart ?? 0) : undefined;
     node.recentErrors = nextRecentErrors(node.recentErrors, verdict, ranFor, this.#config);
     const delay = this.#decideRestart(node, verdict, killed, now);
     this.#observer?.stopped(node, stopOutcome(verdict, killed, fatal), error, killed || bouncedAtKill);

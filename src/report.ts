@@ -185,7 +185,8 @@ function safeIsReporter(worker: unknown): worker is Reporter {
 /**
  * One manifold's report entry. `history` is the engine's bookkeeping. `self` is the engine itself, whose report is
  * never nested in its own (SPEC rule 11); `withWorkerReports` is false when
- * a worker's report() re-entered engine.report().
+ * a worker's report() re-entered engine.report(). `epoch` is the time the
+ * node's times (`since`, `lastStart`) are counted from.
  * @internal
  */
 export function manifoldReport(
@@ -194,10 +195,11 @@ export function manifoldReport(
   withWorkerReports: boolean,
   history: ReportHistory,
   wallTime: (deadlineTime: number) => number,
+  epoch: number,
 ): ManifoldReport {
   const entry: ManifoldReport = {
     state: node.reportState,
-    since: isoTime(node.since),
+    since: isoTime(epoch + node.since),
     inputs: node.inputs,
     startCount: node.startCount,
     restartCount: Math.max(0, node.startCount - 1),
@@ -205,9 +207,9 @@ export function manifoldReport(
     lastFailures: history.lastFailures(node),
   };
   const now = history.now();
-  if (node.phase === "running" && node.workerAccepted && node.lastStart !== undefined) entry.uptimeMs = Math.max(0, now - node.lastStart);
+  if (node.phase === "running" && node.workerAccepted && node.lastStart !== undefined) entry.uptimeMs = Math.max(0, now - (epoch + node.lastStart));
   if (node.error !== undefined) entry.error = node.error.message;
-  if (node.lastStart !== undefined) entry.lastStart = isoTime(node.lastStart);
+  if (node.lastStart !== undefined) entry.lastStart = isoTime(epoch + node.lastStart);
   if (node.worker !== undefined && node.worker !== self && safeIsReporter(node.worker)) {
     entry.report = withWorkerReports
       ? workerReport(node.worker)
@@ -274,11 +276,12 @@ export function engineReport(
   self: unknown,
   withWorkerReports: boolean,
   wallTime: (deadlineTime: number) => number,
+  epoch: number,
 ): EngineReport {
   const manifolds: Record<string, ManifoldReport> = {};
   const counts = { starting: 0, started: 0, stopping: 0, stopped: 0 };
   for (const node of nodes) {
-    const entry = manifoldReport(node, self, withWorkerReports, history, wallTime);
+    const entry = manifoldReport(node, self, withWorkerReports, history, wallTime, epoch);
     counts[entry.state]++;
     setEntry(manifolds, node.name, entry);
   }

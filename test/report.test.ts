@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { EngineReport } from "../src/index.js";
-import { deferred, entry, failOnUnhandledRejections, iso, makeEngine, settle, stop, TestWorker, valueManifold } from "./fixtures.js";
+import { deferred, entry, failOnUnhandledRejections, iso, makeEngine, settle, stop, TestClock, TestWorker, valueManifold } from "./fixtures.js";
 
 failOnUnhandledRejections();
 
@@ -27,6 +27,22 @@ describe("report fields", () => {
     await settle();
     expect(entry(engine, "a")).toMatchObject({ state: "starting", since: iso(t0 + 5000) });
     await stop(engine);
+  });
+
+  it("times read back exactly from a clock with fractions of a millisecond and a clock starting at 0 (nodes keep them as offsets)", async () => {
+    for (const start of [Date.UTC(2026, 0, 1) + 0.75, 0, 0.3]) {
+      const clock = new TestClock(start);
+      const { engine } = makeEngine({ errorDelay: 1000 }, clock);
+      const worker = new TestWorker("a");
+      engine.install("a", { inputs: [], start: () => worker });
+      await settle();
+      await clock.advance(1000.5);
+      expect(entry(engine, "a")).toMatchObject({ since: iso(start), lastStart: iso(start), uptimeMs: 1000.5 });
+      worker.fail(new Error("x"));
+      await settle();
+      expect(entry(engine, "a")).toMatchObject({ state: "starting", since: iso(start + 1000.5), lastStart: iso(start) });
+      await stop(engine);
+    }
   });
 
   it("lastStart is the ISO 8601 UTC time of the last successful start, kept after the worker stops", async () => {

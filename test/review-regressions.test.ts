@@ -343,6 +343,18 @@ describe("a name's dependents (graph.ts Slot)", () => {
     expect(seen()[0]).toEqual(many.map((dependent) => dependent.name));
     expect(seen()[1]).toEqual(many.map((dependent) => dependent.name));
     expect(graph.get("in")?.slot?.dependentCount).toBe(20);
+    // The count is read from the list: it follows removals from the Set down to none.
+    for (const dependent of many.slice(0, 19)) graph.remove(dependent);
+    expect(graph.get("in")?.slot?.dependentCount).toBe(1);
+    expect(graph.get("in")?.slot?.hasDependents).toBe(true);
+    graph.remove(many[19] as GraphNode);
+    expect(graph.get("in")?.slot?.dependentCount).toBe(0);
+    expect(graph.get("in")?.slot?.hasDependents).toBe(false);
+    expect(seen()).toEqual([[], []]);
+    // An emptied name keeps none of them: a new dependent is counted alone.
+    graph.add(node("again"), ["in"]);
+    expect(seen()).toEqual([["again"], ["again"]]);
+    expect(graph.get("in")?.slot?.dependentCount).toBe(1);
   });
 });
 
