@@ -62,6 +62,11 @@ const NO_NAMES: readonly string[] = Object.freeze([]);
 /** What a start attempt's resource log says when it asked for every input, in order, without error (the usual log): no list is kept. @internal */
 export const ALL_INPUTS: readonly string[] = Object.freeze(["(all inputs)"]);
 
+/** `bits` with `bit` set to `value`. (A function, not a private method: a class with private methods brands every instance, 8 B per node.) */
+function withBit(bits: number, bit: number, value: boolean): number {
+  return value ? bits | bit : bits & ~bit;
+}
+
 function phaseCode(phase: Phase): number {
   switch (phase) {
     case "idle":
@@ -175,11 +180,7 @@ export class ManifoldNode {
     this.name = name;
     this.manifold = manifold;
     this.since = since;
-    if (inputs.length > 16) this.#rareFields().inputIndex = new Map(inputs.map((input, i) => [input, i]));
-  }
-
-  #rareFields(): RareFields {
-    return (this.#rare ??= new RareFields());
+    if (inputs.length > 16) (this.#rare ??= new RareFields()).inputIndex = new Map(inputs.map((input, i) => [input, i]));
   }
 
   // The packed fields (#bits).
@@ -204,7 +205,7 @@ export class ManifoldNode {
     return (this.#bits & BITS.workerAccepted) !== 0;
   }
   set workerAccepted(value: boolean) {
-    this.#setBit(BITS.workerAccepted, value);
+    this.#bits = withBit(this.#bits, BITS.workerAccepted, value);
   }
 
   /** Rule 9 (kept by readiness.ts): this node has a start in flight or imminent, so dependents' starts wait. */
@@ -212,7 +213,7 @@ export class ManifoldNode {
     return (this.#bits & BITS.holding) !== 0;
   }
   set holding(value: boolean) {
-    this.#setBit(BITS.holding, value);
+    this.#bits = withBit(this.#bits, BITS.holding, value);
   }
 
   /** Counted in the loop's busy count (see loop.ts `isBusy`): kept so that a change is O(1). */
@@ -220,7 +221,7 @@ export class ManifoldNode {
     return (this.#bits & BITS.busy) !== 0;
   }
   set busy(value: boolean) {
-    this.#setBit(BITS.busy, value);
+    this.#bits = withBit(this.#bits, BITS.busy, value);
   }
 
   /** Past its stopTimeout while the engine waits for it to stop. */
@@ -228,7 +229,7 @@ export class ManifoldNode {
     return (this.#bits & BITS.stuck) !== 0;
   }
   set stuck(value: boolean) {
-    this.#setBit(BITS.stuck, value);
+    this.#bits = withBit(this.#bits, BITS.stuck, value);
   }
 
   /**
@@ -239,7 +240,7 @@ export class ManifoldNode {
     return (this.#bits & BITS.timerPending) !== 0;
   }
   set timerPending(value: boolean) {
-    this.#setBit(BITS.timerPending, value);
+    this.#bits = withBit(this.#bits, BITS.timerPending, value);
   }
 
   /**
@@ -257,11 +258,7 @@ export class ManifoldNode {
     if (names === ALL_INPUTS) this.#bits |= BITS.logIsInputs;
     else if (names !== undefined && names.length === 0) this.#bits |= BITS.logIsEmpty;
     if ((this.#bits & (BITS.logIsInputs | BITS.logIsEmpty)) !== 0) names = undefined;
-    if (names !== undefined || this.#rare !== undefined) this.#rareFields().resourceNames = names;
-  }
-
-  #setBit(bit: number, value: boolean): void {
-    this.#bits = value ? this.#bits | bit : this.#bits & ~bit;
+    if (names !== undefined || this.#rare !== undefined) (this.#rare ??= new RareFields()).resourceNames = names;
   }
 
   // The rare fields read as plain fields; setting one to its default makes no record.
@@ -270,14 +267,14 @@ export class ManifoldNode {
     return this.#rare?.timer;
   }
   set timer(timer: unknown) {
-    if (timer !== undefined || this.#rare !== undefined) this.#rareFields().timer = timer;
+    if (timer !== undefined || this.#rare !== undefined) (this.#rare ??= new RareFields()).timer = timer;
   }
 
   get timerGeneration(): number {
     return this.#rare?.timerGeneration ?? 0;
   }
   set timerGeneration(generation: number) {
-    this.#rareFields().timerGeneration = generation;
+    (this.#rare ??= new RareFields()).timerGeneration = generation;
   }
 
   /** Most recent error (after filter), kept until the next successful start. */
@@ -285,7 +282,7 @@ export class ManifoldNode {
     return this.#rare?.error;
   }
   set error(error: Error | undefined) {
-    if (error !== undefined || this.#rare !== undefined) this.#rareFields().error = error;
+    if (error !== undefined || this.#rare !== undefined) (this.#rare ??= new RareFields()).error = error;
   }
 
   /** Errors of the last start's getResource calls, by position; undefined when none failed. */
@@ -293,7 +290,7 @@ export class ManifoldNode {
     return this.#rare?.resourceErrors;
   }
   set resourceErrors(errors: readonly (string | undefined)[] | undefined) {
-    if (errors !== undefined || this.#rare !== undefined) this.#rareFields().resourceErrors = errors;
+    if (errors !== undefined || this.#rare !== undefined) (this.#rare ??= new RareFields()).resourceErrors = errors;
   }
 
   /** Callers of `uninstall` waiting for this node to stop. */
@@ -301,7 +298,7 @@ export class ManifoldNode {
     return this.#rare?.uninstallWaiters;
   }
   set uninstallWaiters(waiters: (() => void)[] | undefined) {
-    if (waiters !== undefined || this.#rare !== undefined) this.#rareFields().uninstallWaiters = waiters;
+    if (waiters !== undefined || this.#rare !== undefined) (this.#rare ??= new RareFields()).uninstallWaiters = waiters;
   }
 
   /**
@@ -314,9 +311,9 @@ export class ManifoldNode {
     return this.#rare?.recentErrors ?? 0;
   }
   set recentErrors(count: number) {
-    this.#setBit(BITS.oneRecentError, count === 1);
+    this.#bits = withBit(this.#bits, BITS.oneRecentError, count === 1);
     const rare = count > 1 ? count : 0;
-    if (rare !== 0 || this.#rare !== undefined) this.#rareFields().recentErrors = rare;
+    if (rare !== 0 || this.#rare !== undefined) (this.#rare ??= new RareFields()).recentErrors = rare;
   }
 
   /** Heartbeats, progress, restart limits, manual restarts (supervision.ts): made only for a manifold that uses them. */
@@ -324,7 +321,7 @@ export class ManifoldNode {
     return this.#rare?.supervision;
   }
   set supervision(record: SupervisionRecord | undefined) {
-    if (record !== undefined || this.#rare !== undefined) this.#rareFields().supervision = record;
+    if (record !== undefined || this.#rare !== undefined) (this.#rare ??= new RareFields()).supervision = record;
   }
 
   /**
