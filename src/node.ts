@@ -12,7 +12,6 @@
  * settled (starting, running, stopping): that is what rule 8 ("never two
  * workers") and shutdown wait for.
  */
-import type { StopBatch } from "./deadlines.js";
 import type { Slot } from "./graph.js";
 import type { Manifold } from "./manifold.js";
 import type { StartAttempt } from "./start-context.js";
@@ -159,8 +158,8 @@ export class ManifoldNode {
   /** Rule 9 (kept by readiness.ts): while blocked, how many of its installed inputs are holding; 0 otherwise. */
   holdingInputs = 0;
 
-  /** Its stuck-worker deadline's batch while the engine waits for it to stop (kept by deadlines.ts). */
-  stopBatch: StopBatch<ManifoldNode> | undefined = undefined;
+  /** Its stuck-worker deadline's ticket while the engine waits for it to stop; 0 when none (kept by deadlines.ts). */
+  stopTicket = 0;
 
   startCount = 0;
   /** When its latest worker was accepted, in ms after the engine's epoch (as `since`). */

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
-import { Deadlines, type StopBatch } from "../src/deadlines.js";
+import { Deadlines } from "../src/deadlines.js";
 import { ManifoldNode } from "../src/node.js";
 import {
   BounceError,
@@ -568,7 +568,7 @@ describe("found by the second review", () => {
     expect(names(watchdog.expired(0).stops)).toEqual(["other"]);
     monotonic = 150;
     expect(names(watchdog.expired(0).stops)).toEqual(["again"]);
-    // A batch whose every item was cancelled can still be added to while its drain runs.
+    // A drain's entries that were all cancelled leave its stamp to those added after them in the same drain.
     const lone = ticketed("lone");
     watchdog.addStop(lone, 100);
     watchdog.cancelStop(lone);
@@ -587,7 +587,7 @@ describe("found by the second review", () => {
     expect(names(watchdog.expired(0).stops)).toEqual(["left"]);
   });
 
-  it("empty batches behind a batch that stays pending do not pile up, one drain after another", () => {
+  it("stamps of drains whose deadlines were all cancelled do not pile up behind one that stays pending, one drain after another", () => {
     let monotonic = 0;
     const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
     const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
@@ -602,10 +602,63 @@ describe("found by the second review", () => {
       watchdog.tidy();
       previous = quick;
     }
-    expect(watchdog.storedBatches).toBeLessThan(200);
+    // Held: the pending two, and cancelled entries (each with its drain's stamp) until they are over 1,024.
+    expect(watchdog.stored).toBeLessThan(1100);
+    expect(watchdog.storedStamps).toBeLessThan(1100);
     monotonic = 60_000 + 1;
     expect(names(watchdog.expired(0).stops)).toEqual(["slow", "quick9999"]);
-    expect(watchdog.storedBatches).toBe(0);
+    expect(watchdog.stored).toBe(0);
+    expect(watchdog.storedStamps).toBe(0);
+  });
+
+  it("dropping cancelled entries keeps each drain's due time, the running drain's included", () => {
+    let monotonic = 0;
+    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const drains: Ticketed[][] = [];
+    const addDrain = (d: number): Ticketed[] => {
+      const items = Array.from({ length: 600 }, (_, i) => ticketed(`d${d}-${i}`));
+      for (const item of items) watchdog.addStop(item, 100);
+      drains.push(items);
+      return items;
+    };
+    // Five drains 10 ms apart, then a sixth still running when most entries are cancelled.
+    for (let d = 0; d < 5; d++) {
+      addDrain(d);
+      watchdog.tidy();
+      monotonic += 10;
+    }
+    addDrain(5);
+    for (const items of drains) for (const item of items.slice(2)) watchdog.cancelStop(item);
+    expect(watchdog.stored).toBeLessThan(1100); // dropped while the sixth drain runs
+    watchdog.tidy(); // the sixth drain ends at 50
+    for (let d = 0; d < 6; d++) {
+      monotonic = 100 + 10 * d - 1;
+      expect(names(watchdog.expired(0).stops)).toEqual([]);
+      monotonic = 100 + 10 * d;
+      expect(names(watchdog.expired(0).stops)).toEqual([`d${d}-0`, `d${d}-1`]);
+    }
+    expect(watchdog.stored).toBe(0);
+  });
+
+  it("entries taken off the head in thousands leave the later ones their due times", () => {
+    let monotonic = 0;
+    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    // 3,000 drains 1 ms apart, one stop each.
+    for (let i = 0; i < 3000; i++) {
+      watchdog.addStop(ticketed(`w${i}`), 100);
+      watchdog.tidy();
+      monotonic += 1;
+    }
+    monotonic = 100 + 1999;
+    expect(watchdog.expired(0).stops).toHaveLength(2000);
+    expect(watchdog.stored).toBe(1000);
+    monotonic = 100 + 2499;
+    expect(names(watchdog.expired(0).stops)).toEqual(Array.from({ length: 500 }, (_, i) => `w${2000 + i}`));
+    monotonic = 100 + 3000;
+    expect(watchdog.expired(0).stops).toHaveLength(500);
+    expect(watchdog.stored).toBe(0);
   });
 
   it("deadlines of many different timeouts added in one drain each fire at their own time", () => {
@@ -627,10 +680,10 @@ describe("found by the second review", () => {
   });
 });
 
-/** An item that keeps its stop deadline's batch, as a node does. */
+/** An item that keeps its stop deadline's ticket, as a node does. */
 interface Ticketed {
   readonly name: string;
-  stopBatch: StopBatch<Ticketed> | undefined;
+  stopTicket: number;
 }
-const ticketed = (name: string): Ticketed => ({ name, stopBatch: undefined });
+const ticketed = (name: string): Ticketed => ({ name, stopTicket: 0 });
 const names = (items: readonly Ticketed[]): string[] => items.map((item) => item.name);
