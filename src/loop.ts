@@ -299,7 +299,8 @@ export class EngineLoop {
     this.#refuseIfStopping(() => "the desired manifolds");
     // Counted while the removed nodes are still in the graph: who must stop before whom.
     const changed = new Set<ManifoldNode>([...remove, ...restart]);
-    const order = new ShutdownOrder(changed, this.#nextId, changed);
+    const order = new ShutdownOrder(this.#nextId, changed);
+    for (const node of changed) order.count(node);
     const stopped: Promise<void>[] = [];
     const stoppedOrStuck: Promise<void>[] = [];
     for (const node of remove) {
@@ -971,25 +972,34 @@ export class EngineLoop {
     this.#config.logger.info("engine stopping");
     const installed = this.#graph.nodes();
     const nodes = this.#withRetiring(installed);
-    for (const node of nodes) {
-      this.#clearTimer(node);
-      if (node.supervision !== undefined) this.#supervisor.dropRestartWaiters(node.supervision, "the engine is stopping");
-      node.restart = "none"; // refreshed below
-      if (node.phase === "delayed" || node.phase === "ready" || node.phase === "blocked") {
-        this.#setPhase(node, "idle");
-      } else if (node.phase === "running" && node.worker === this.#self) {
-        node.worker = undefined;
-        node.workerAccepted = false;
-        this.#setPhase(node, "idle");
-      } else {
-        this.#refresh(node);
-      }
+    const order = new ShutdownOrder(this.#nextId);
+    for (const node of installed) {
+      this.#settleForShutdown(node);
+      order.count(node);
     }
-    this.#shutdown = new ShutdownOrder(installed, this.#nextId);
+    // Uninstalled nodes still retiring are stopping already: nobody waits for them.
+    for (let i = installed.length; i < nodes.length; i++) this.#settleForShutdown(nodes[i] as ManifoldNode);
+    this.#shutdown = order;
     this.#observer?.engineStopping();
     for (const node of nodes) {
       if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
       else if (node.phase === "running" && this.#mayStopNow(node)) this.#requestStop(node);
+    }
+  }
+
+  /** At shutdown: `node` will not start again (no timer, no restart, not waiting to start), and the engine's own worker is let go. */
+  #settleForShutdown(node: ManifoldNode): void {
+    this.#clearTimer(node);
+    if (node.supervision !== undefined) this.#supervisor.dropRestartWaiters(node.supervision, "the engine is stopping");
+    node.restart = "none"; // refreshed below
+    if (node.phase === "delayed" || node.phase === "ready" || node.phase === "blocked") {
+      this.#setPhase(node, "idle");
+    } else if (node.phase === "running" && node.worker === this.#self) {
+      node.worker = undefined;
+      node.workerAccepted = false;
+      this.#setPhase(node, "idle");
+    } else {
+      this.#refresh(node);
     }
   }
 
@@ -1040,11 +1050,11 @@ export class EngineLoop {
     if (this.#lifecycle !== Lifecycle.ShuttingDown || this.#live > this.#stuck) return;
     this.#lifecycle = Lifecycle.Stopped;
     this.#deadlines.clear();
+    // No node has a restart timer: the kill cleared them (#settleForShutdown), and none is set while
+    // stopping (#scheduleRestart, #decideRestart). So only stuck workers need a pass over the nodes,
+    // which at 100,000 costs 10 to 20 ms.
     const stuck: string[] = [];
-    for (const node of this.#withRetiring(this.#graph.nodes())) {
-      this.#clearTimer(node);
-      if (node.stuck) stuck.push(node.name);
-    }
+    if (this.#stuck > 0) for (const node of this.#withRetiring(this.#graph.nodes())) if (node.stuck) stuck.push(node.name);
     this.#config.logger.info("engine stopped");
     const outcome = shutdownOutcome(stuck, this.#worst, this.#config.filter);
     this.#observer?.engineStopped(outcome);
