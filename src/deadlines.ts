@@ -26,7 +26,8 @@
  * median 616 ms against 502 with stamps.)
  * Memory stays proportional to the deadlines pending, however long one
  * worker takes to stop: cancelled entries are dropped once they are most of
- * those held (more than twice the pending ones, and over 1,024), with the
+ * those held (more than twice the pending deadlines, heartbeat and probe
+ * ones included, and over 1,024), with the
  * stamps left with no entry; and everything goes, with the timer, when
  * nothing is pending at the end of a drain.
  *
@@ -82,13 +83,22 @@ class StopQueue<T extends StopItem> {
     return this.items.length - this.head;
   }
 
-  /** The running drain has ended at `now`: its entries are due `timeout` ms later. */
+  /**
+   * The entries added since the last stamp (by the drain that is ending, or
+   * before `expired` in it) are due `timeout` ms after `now`. Returns that
+   * due time if one of them is still pending, else +Infinity: a drain that
+   * cancelled all it added (the engine's own manifold, stopped and settled
+   * in one drain) arms no timer.
+   */
   stamp(now: number): number {
+    const start = Math.max(this.head, this.ends.length > 0 ? (this.ends[this.ends.length - 1] as number) : 0);
     const due = now + this.timeout;
     this.ends.push(this.items.length);
     this.dues.push(due);
     this.open = false;
-    return due;
+    // From the end: the last entry is the one most likely still pending.
+    for (let i = this.items.length - 1; i >= start; i--) if ((this.items[i] as T).stopTicket === this.tickets[i]) return due;
+    return Number.POSITIVE_INFINITY;
   }
 
   /** The due time of the entry at the head (its stamp comes first among those left). */
@@ -163,7 +173,7 @@ export class Deadlines<T extends StopItem> {
   /** Queues the running drain added to: the first `#openCount` (a count: setting an array's length costs ~40 ns, and a chain's shutdown ends a drain per stop). */
   readonly #openQueues: StopQueue<T>[] = [];
   #openCount = 0;
-  /** The last ticket given (tickets are never reused while an entry may hold them; they start again from 1 when nothing is held). */
+  /** The last ticket given (never reused while an entry may hold it: they start again from 1 when `clear` has dropped every entry). */
   #ticket = 0;
   /** Stop entries held whose item no longer holds their ticket (cancelled, not yet dropped). */
   #stopsCancelled = 0;

@@ -81,8 +81,9 @@ export class EngineLoop {
   /**
    * The clock's first reading, floored: nodes keep their times (`since`,
    * `lastStart`) as ms after it. Exact for every clock time after it (both
-   * are multiples of that time's precision); past 2^31 ms (24.8 days) an
-   * offset is a HeapNumber again, as large as a clock time, not less exact.
+   * are multiples of that time's precision). An offset that is not a small
+   * integer (a clock with fractions of a millisecond, or 2^31 ms = 24.8 days
+   * after the epoch) is a HeapNumber of its own, as every time was before.
    */
   readonly #epoch: number;
   /** Who is told of every transition (see transitions.ts); undefined while nobody listens. */
@@ -1050,9 +1051,10 @@ export class EngineLoop {
     if (this.#lifecycle !== Lifecycle.ShuttingDown || this.#live > this.#stuck) return;
     this.#lifecycle = Lifecycle.Stopped;
     this.#deadlines.clear();
-    // No node has a restart timer: the kill cleared them (#settleForShutdown), and none is set while
-    // stopping (#scheduleRestart, #decideRestart). So only stuck workers need a pass over the nodes,
-    // which at 100,000 costs 10 to 20 ms.
+    // No node has a restart timer: the kill cleared them (#settleForShutdown), those set between
+    // kill() and its message included (a restart, a quarantine probe), and none is set once stopping
+    // (#scheduleRestart, #decideRestart). So only stuck workers need a pass over the nodes, which at
+    // 100,000 costs 10 to 20 ms.
     const stuck: string[] = [];
     if (this.#stuck > 0) for (const node of this.#withRetiring(this.#graph.nodes())) if (node.stuck) stuck.push(node.name);
     this.#config.logger.info("engine stopped");

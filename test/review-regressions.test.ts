@@ -611,6 +611,31 @@ describe("found by the second review", () => {
     expect(watchdog.storedStamps).toBe(0);
   });
 
+  it("a drain that cancels every stop deadline it added arms no timer", () => {
+    let monotonic = 0;
+    let armed = 0;
+    const clock = { now: () => monotonic, setTimeout: () => ++armed, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    watchdog.addStop(ticketed("slow"), 60_000); // pending meanwhile, so nothing is cleared
+    watchdog.tidy();
+    expect(armed).toBe(1);
+    for (let i = 0; i < 1000; i++) {
+      const self = ticketed(`self${i}`); // as the engine's own manifold: stopped and settled in one drain
+      watchdog.addStop(self, 100);
+      watchdog.cancelStop(self);
+      monotonic += 1;
+      watchdog.tidy();
+    }
+    expect(armed).toBe(1);
+    // One that stays pending still arms its timer, even behind cancelled ones in its drain.
+    watchdog.addStop(ticketed("kept"), 100);
+    const gone = ticketed("gone");
+    watchdog.addStop(gone, 100);
+    watchdog.cancelStop(gone);
+    watchdog.tidy();
+    expect(armed).toBe(2);
+  });
+
   it("dropping cancelled entries keeps each drain's due time, the running drain's included", () => {
     let monotonic = 0;
     const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
