@@ -11,25 +11,23 @@
  * them (their due time is stamped then, from one clock read for the whole
  * drain: never early, and no timer could fire before it anyway). Those of
  * one timeout wait in a first-in-first-out queue, in the order they were
- * added, which is their due order; the entries a drain added share one
- * stamp (an index and a due time). A stop deadline is no object: it is an
- * entry (its item, and the ticket number it was given) in two arrays, and
- * the item holds the ticket (its `stopTicket`, a small integer) while the
- * deadline matters; an entry whose item holds another ticket, or none, was
- * cancelled. Adding one is two array pushes and a field write, whether a
- * drain adds 100,000 of them (a shutdown) or one (a chain's shutdown, or a
- * layered graph's, stops a worker or two per drain). (A deadline object and
- * a clock read per stop cost about a third of a 100,000-worker shutdown,
- * measured against stopTimeout 0. A batch object per drain instead of
- * stamps: a layered shutdown, where a drain stops two workers on average,
- * made 48,000 of them at 100,000 workers; in one process, its kill took a
- * median 616 ms against 502 with stamps.)
+ * added, which is their due order. A stop deadline is no object: it is an
+ * entry (its item, the ticket number it was given, its due time) in three
+ * arrays, and the item holds the ticket (its `stopTicket`, a small integer)
+ * while the deadline matters; an entry whose item holds another ticket, or
+ * none, was cancelled. Adding one is three array pushes and a field write,
+ * whether a drain adds 100,000 of them (a shutdown) or one (a chain's
+ * shutdown, or a layered graph's, stops a worker or two per drain). (A
+ * deadline object and a clock read per stop cost about a third of a
+ * 100,000-worker shutdown, measured against stopTimeout 0. A batch object
+ * per drain instead: a layered shutdown, where a drain stops two workers on
+ * average, made 48,000 of them at 100,000 workers; in one process, its kill
+ * took a median 616 ms against 502 without them.)
  * Memory stays proportional to the deadlines pending, however long one
- * worker takes to stop: cancelled entries are dropped once they are most of
- * those held (more than twice the pending deadlines, heartbeat and probe
- * ones included, and over 1,024), with the
- * stamps left with no entry; and everything goes, with the timer, when
- * nothing is pending at the end of a drain.
+ * worker takes to stop: cancelled entries are dropped, in place, once they
+ * are most of those held (more than twice the pending deadlines, heartbeat
+ * and probe ones included, and over 1,024); and everything goes, with the
+ * timer, when nothing is pending at the end of a drain.
  *
  * The other deadlines (a heartbeat deadline re-armed from the worker's last
  * heartbeat, a probe's) go into one binary heap: O(log n) per re-arm, which
@@ -58,20 +56,20 @@ export interface StopItem {
 
 /**
  * The stop deadlines of one timeout value, in the order they were added,
- * which is their due order: each entry is an item and the ticket it was
- * given (an entry whose item no longer holds that ticket was cancelled, or
- * added again later). The entries one drain added share a stamp: the drain
- * `ends[i]` closes added those before index `ends[i]` (and from the
- * previous stamp's end), due at `dues[i]`.
+ * which is their due order: entry `i` is `items[i]`, the ticket it was given
+ * (`tickets[i]`; an entry whose item no longer holds it was cancelled, or
+ * added again later) and its due time (`dues[i]`, NaN until the drain that
+ * added it ends). Entries are dropped in place, so the arrays are only ever
+ * cut short, never copied.
  */
 class StopQueue<T extends StopItem> {
   readonly timeout: number;
   items: (T | undefined)[] = [];
   tickets: number[] = [];
-  head = 0;
-  ends: number[] = [];
   dues: number[] = [];
-  stampHead = 0;
+  head = 0;
+  /** The first entry the running drain added (the entries from here on have no due time yet). */
+  unstamped = 0;
   /** Whether the running drain has added entries, to be stamped when it ends. */
   open = false;
 
@@ -83,6 +81,12 @@ class StopQueue<T extends StopItem> {
     return this.items.length - this.head;
   }
 
+  add(item: T, ticket: number): void {
+    this.items.push(item);
+    this.tickets.push(ticket);
+    this.dues.push(Number.NaN);
+  }
+
   /**
    * The entries added since the last stamp (by the drain that is ending, or
    * before `expired` in it) are due `timeout` ms after `now`. Returns that
@@ -91,74 +95,58 @@ class StopQueue<T extends StopItem> {
    * in one drain) arms no timer.
    */
   stamp(now: number): number {
-    const start = Math.max(this.head, this.ends.length > 0 ? (this.ends[this.ends.length - 1] as number) : 0);
     const due = now + this.timeout;
-    this.ends.push(this.items.length);
-    this.dues.push(due);
+    const end = this.items.length;
+    let pending = false;
+    for (let i = this.unstamped; i < end; i++) {
+      this.dues[i] = due;
+      if (!pending && (this.items[i] as T).stopTicket === this.tickets[i]) pending = true;
+    }
+    this.unstamped = end;
     this.open = false;
-    // From the end: the last entry is the one most likely still pending.
-    for (let i = this.items.length - 1; i >= start; i--) if ((this.items[i] as T).stopTicket === this.tickets[i]) return due;
-    return Number.POSITIVE_INFINITY;
-  }
-
-  /** The due time of the entry at the head (its stamp comes first among those left). */
-  headDue(): number {
-    while ((this.ends[this.stampHead] as number) <= this.head) this.stampHead++;
-    return this.dues[this.stampHead] as number;
+    return pending ? due : Number.POSITIVE_INFINITY;
   }
 
   /** Takes the head entry off; its place is cleared for the GC. */
   shift(): void {
     this.items[this.head++] = undefined;
     if (this.head === this.items.length && !this.open) {
-      // All gone (the usual end of a shutdown): start again from empty arrays rather than slicing.
+      // All gone (the usual end of a shutdown): start again from empty arrays.
       this.items = [];
       this.tickets = [];
-      this.ends = [];
       this.dues = [];
-      this.head = this.stampHead = 0;
+      this.head = this.unstamped = 0;
     } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.#keepFrom((item, i) => i >= this.head);
+      this.#keep(() => true);
     }
   }
 
   /** Keeps the entries from `head` on whose item still holds their ticket; returns how many it dropped. */
   dropCancelled(): number {
     const before = this.size;
-    this.#keepFrom((item, i) => (item as T).stopTicket === this.tickets[i]);
+    this.#keep((item, ticket) => item.stopTicket === ticket);
     return before - this.size;
   }
 
-  /** Keeps the entries from `head` on that `keep` accepts, and the stamps of those kept (and of the open drain's). */
-  #keepFrom(keep: (item: T | undefined, index: number) => boolean): void {
-    const items: T[] = [];
-    const tickets: number[] = [];
-    const ends: number[] = [];
-    const dues: number[] = [];
-    let stamp = this.stampHead;
-    for (let i = this.head; i < this.items.length; i++) {
-      // Stamps whose entries all lie before i are closed: kept if they kept an entry.
-      while (stamp < this.ends.length && (this.ends[stamp] as number) <= i) stamp = closeStamp(this, stamp, items.length, ends, dues);
-      if (!keep(this.items[i], i)) continue;
-      items.push(this.items[i] as T);
-      tickets.push(this.tickets[i] as number);
+  /** Moves the entries from `head` on that `keep` accepts to the front, in order, and cuts the arrays there. */
+  #keep(keep: (item: T, ticket: number) => boolean): void {
+    const { items, tickets, dues } = this;
+    let kept = 0;
+    let unstamped = -1;
+    for (let i = this.head; i < items.length; i++) {
+      if (i === this.unstamped) unstamped = kept;
+      const item = items[i] as T;
+      const ticket = tickets[i] as number;
+      if (!keep(item, ticket)) continue;
+      items[kept] = item;
+      tickets[kept] = ticket;
+      dues[kept] = dues[i] as number;
+      kept++;
     }
-    while (stamp < this.ends.length) stamp = closeStamp(this, stamp, items.length, ends, dues);
-    this.items = items;
-    this.tickets = tickets;
-    this.ends = ends;
-    this.dues = dues;
-    this.head = this.stampHead = 0;
+    this.unstamped = unstamped < 0 ? kept : unstamped;
+    items.length = tickets.length = dues.length = kept;
+    this.head = 0;
   }
-}
-
-/** Carries stamp `stamp` of `queue` over to `ends`/`dues` (with `kept` entries kept so far) unless it kept none; returns the next stamp. */
-function closeStamp<T extends StopItem>(queue: StopQueue<T>, stamp: number, kept: number, ends: number[], dues: number[]): number {
-  if (kept > (ends.length > 0 ? (ends[ends.length - 1] as number) : 0)) {
-    ends.push(kept);
-    dues.push(queue.dues[stamp] as number);
-  }
-  return stamp + 1;
 }
 
 /** @internal */
@@ -237,8 +225,7 @@ export class Deadlines<T extends StopItem> {
       this.#openQueues[this.#openCount++] = queue;
     }
     const ticket = ++this.#ticket;
-    queue.items.push(item);
-    queue.tickets.push(ticket);
+    queue.add(item, ticket);
     item.stopTicket = ticket;
     this.#pending++;
   }
@@ -329,7 +316,7 @@ export class Deadlines<T extends StopItem> {
       if (item.stopTicket !== queue.tickets[queue.head]) {
         this.#stopsCancelled--;
       } else {
-        const due = queue.headDue();
+        const due = queue.dues[queue.head] as number;
         if (due > now) return due;
         item.stopTicket = 0;
         this.#pending--;
@@ -357,12 +344,6 @@ export class Deadlines<T extends StopItem> {
     return stored + this.#heap.size;
   }
 
-  /** Stamps of stop deadlines held (one per drain that added some): for diagnostics and tests. */
-  get storedStamps(): number {
-    let stamps = 0;
-    for (const queue of this.#queues.values()) stamps += queue.ends.length - queue.stampHead;
-    return stamps;
-  }
 
   /** At the end of a loop turn: stamps the turn's stop deadlines; with nothing pending, drops every entry and the timer. */
   tidy(): void {
