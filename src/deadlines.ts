@@ -9,7 +9,8 @@
  *
  * Stop deadlines are counted from the end of the loop's drain that added
  * them (their due time is stamped then, from one clock read for the whole
- * drain: never early, and no timer could fire before it anyway). Those of
+ * drain; or earlier in it, when the deadline timer's message is handled in
+ * that drain: never before they were added). Those of
  * one timeout wait in a first-in-first-out queue, in the order they were
  * added, which is their due order. A stop deadline is no object: it is an
  * entry (its item, the ticket number it was given, its due time) in three
@@ -252,10 +253,14 @@ export class Deadlines<T extends StopItem> {
     if (item.stopTicket === 0) return;
     item.stopTicket = 0;
     this.#pending--;
-    // Cancelled entries are most of those held: drop them, so memory stays proportional to the deadlines pending.
-    if (++this.#stopsCancelled > Math.max(1024, 2 * this.#pending)) {
-      for (const queue of this.#queues.values()) this.#stopsCancelled -= queue.dropCancelled();
-    }
+    this.#stopsCancelled++;
+    this.#dropCancelledIfMost();
+  }
+
+  /** Cancelled entries are most of those held: drop them, so memory stays proportional to the deadlines pending. */
+  #dropCancelledIfMost(): void {
+    if (this.#stopsCancelled <= Math.max(1024, 2 * this.#pending)) return;
+    for (const queue of this.#queues.values()) this.#stopsCancelled -= queue.dropCancelled();
   }
 
   /**
@@ -348,6 +353,8 @@ export class Deadlines<T extends StopItem> {
   /** At the end of a loop turn: stamps the turn's stop deadlines; with nothing pending, drops every entry and the timer. */
   tidy(): void {
     this.stamp();
+    // Also here: pending deadlines of other kinds (a heartbeat's) may have gone since the last cancelled stop.
+    this.#dropCancelledIfMost();
     if (this.#pending === 0 && (this.#timer !== undefined || this.#queues.size > 0 || this.#heap.size > 0)) this.clear();
   }
 
@@ -368,6 +375,8 @@ export class Deadlines<T extends StopItem> {
     this.#openCount = 0;
     this.#ticket = 0;
     this.#stopsCancelled = 0;
+    // Marked cancelled, so that cancelling one later (a stuck worker's heartbeat, once it stops) changes no count.
+    this.#heap.cancelAll();
     this.#heap = new DeadlineHeap<T>();
     this.#pending = 0;
     this.#heapCancelled = 0;
@@ -423,6 +432,10 @@ class DeadlineHeap<T> {
     }
     items[at] = last;
     return top;
+  }
+
+  cancelAll(): void {
+    for (const deadline of this.#items) deadline.cancelled = true;
   }
 
   /** A heap of the entries not cancelled. */

@@ -634,6 +634,40 @@ describe("found by the second review", () => {
     expect(armed).toBe(2);
   });
 
+  it("cancelled stop deadlines are dropped once other pending deadlines go too, not only when a stop is cancelled", () => {
+    let monotonic = 0;
+    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const beats = Array.from({ length: 3000 }, (_, i) => watchdog.addAt(ticketed(`beat${i}`), "heartbeat", 60_000));
+    watchdog.addStop(ticketed("slow"), 60_000);
+    watchdog.tidy();
+    const quick = Array.from({ length: 5000 }, (_, i) => ticketed(`quick${i}`));
+    for (const item of quick) watchdog.addStop(item, 60_000);
+    watchdog.tidy();
+    for (const item of quick) watchdog.cancelStop(item); // 5,000 cancelled, not over twice the 3,001 pending
+    watchdog.tidy();
+    for (const beat of beats) watchdog.cancel(beat);
+    watchdog.tidy(); // one deadline pending now: the 5,000 cancelled entries go
+    expect(watchdog.stored).toBeLessThan(1100);
+    monotonic = 60_000;
+    expect(names(watchdog.expired(0).stops)).toEqual(["slow"]);
+  });
+
+  it("a heap deadline cancelled after clear() changes no count: a stop deadline added later still fires", () => {
+    let monotonic = 0;
+    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
+    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const beat = watchdog.addAt(ticketed("beat"), "heartbeat", 1_000); // a stuck worker's heartbeat deadline
+    watchdog.clear(); // the engine stopped
+    watchdog.cancel(beat); // the worker stops after all
+    const late = ticketed("late");
+    watchdog.addStop(late, 100);
+    watchdog.tidy();
+    expect(watchdog.hasStop(late)).toBe(true);
+    monotonic = 100;
+    expect(names(watchdog.expired(0).stops)).toEqual(["late"]);
+  });
+
   it("dropping cancelled entries keeps each drain's due time, the running drain's included", () => {
     let monotonic = 0;
     const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
