@@ -82,6 +82,11 @@ class StopQueue<T extends StopItem> {
     return this.items.length - this.head;
   }
 
+  /** Whether entry `i` is still pending: its item holds its ticket. */
+  pendingAt(i: number): boolean {
+    return (this.items[i] as T).stopTicket === this.tickets[i];
+  }
+
   add(item: T, ticket: number): void {
     this.items.push(item);
     this.tickets.push(ticket);
@@ -101,7 +106,7 @@ class StopQueue<T extends StopItem> {
     let pending = false;
     for (let i = this.unstamped; i < end; i++) {
       this.dues[i] = due;
-      if (!pending && (this.items[i] as T).stopTicket === this.tickets[i]) pending = true;
+      if (!pending && this.pendingAt(i)) pending = true;
     }
     this.unstamped = end;
     this.open = false;
@@ -111,7 +116,7 @@ class StopQueue<T extends StopItem> {
   /** Takes the head entry off; its place is cleared for the GC. */
   shift(): void {
     this.items[this.head++] = undefined;
-    if (this.head === this.items.length && !this.open) {
+    if (this.head === this.items.length) {
       // All gone (the usual end of a shutdown): start again from empty arrays.
       this.items = [];
       this.tickets = [];
@@ -125,22 +130,21 @@ class StopQueue<T extends StopItem> {
   /** Keeps the entries from `head` on whose item still holds their ticket; returns how many it dropped. */
   dropCancelled(): number {
     const before = this.size;
-    this.#keep((item, ticket) => item.stopTicket === ticket);
+    this.#keep((i) => this.pendingAt(i));
     return before - this.size;
   }
 
-  /** Moves the entries from `head` on that `keep` accepts to the front, in order, and cuts the arrays there. */
-  #keep(keep: (item: T, ticket: number) => boolean): void {
+  /** Moves the entries from `head` on that `keep` accepts (by index) to the front, in order, and cuts the arrays there. */
+  #keep(keep: (i: number) => boolean): void {
     const { items, tickets, dues } = this;
     let kept = 0;
     let unstamped = -1;
     for (let i = this.head; i < items.length; i++) {
       if (i === this.unstamped) unstamped = kept;
-      const item = items[i] as T;
-      const ticket = tickets[i] as number;
-      if (!keep(item, ticket)) continue;
-      items[kept] = item;
-      tickets[kept] = ticket;
+      if (!keep(i)) continue;
+      // Entry i is read before anything is written at i (kept <= i).
+      items[kept] = items[i];
+      tickets[kept] = tickets[i] as number;
       dues[kept] = dues[i] as number;
       kept++;
     }
@@ -317,12 +321,12 @@ export class Deadlines<T extends StopItem> {
   /** Takes the passed entries off the head of `queue` (their items into `stops`), and the cancelled ones before them; returns the next due time. */
   #expireStops(queue: StopQueue<T>, now: number, stops: T[]): number {
     while (queue.size > 0) {
-      const item = queue.items[queue.head] as T;
-      if (item.stopTicket !== queue.tickets[queue.head]) {
+      if (!queue.pendingAt(queue.head)) {
         this.#stopsCancelled--;
       } else {
         const due = queue.dues[queue.head] as number;
         if (due > now) return due;
+        const item = queue.items[queue.head] as T;
         item.stopTicket = 0;
         this.#pending--;
         stops.push(item);
@@ -349,7 +353,6 @@ export class Deadlines<T extends StopItem> {
     return stored + this.#heap.size;
   }
 
-
   /** At the end of a loop turn: stamps the turn's stop deadlines; with nothing pending, drops every entry and the timer. */
   tidy(): void {
     this.stamp();
@@ -364,10 +367,7 @@ export class Deadlines<T extends StopItem> {
     this.#timer = undefined;
     this.#timerDue = Number.POSITIVE_INFINITY;
     for (const queue of this.#queues.values()) {
-      for (let i = queue.head; i < queue.items.length; i++) {
-        const item = queue.items[i] as T;
-        if (item.stopTicket === queue.tickets[i]) item.stopTicket = 0;
-      }
+      for (let i = queue.head; i < queue.items.length; i++) if (queue.pendingAt(i)) (queue.items[i] as T).stopTicket = 0;
     }
     this.#queues.clear();
     this.#lastQueue = undefined;

@@ -17,8 +17,9 @@ import type { ManifoldNode } from "./node.js";
  * engine is killed, so that no node carries shutdown fields for the rest of
  * its life; each node is counted by the pass over the nodes that readies
  * them for it (a pass of its own cost a 100,000-manifold shutdown 10 to
- * 20 ms: a node is a cache miss, measured). Counts live in typed arrays indexed by `node.id`: a Map keyed by
- * node cost a 100,000-manifold shutdown about 40% more (measured).
+ * 20 ms: a node is a cache miss, measured). Counts live in typed arrays
+ * indexed by `node.id`: a Map keyed by node cost a 100,000-manifold
+ * shutdown about 40% more (measured).
  * @internal
  */
 export class ShutdownOrder {

@@ -551,22 +551,20 @@ describe("found by the second review", () => {
   });
 
   it("a stop deadline cancelled and added again fires once, at its new time; clear() makes every item forget its ticket", () => {
-    let monotonic = 0;
-    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const { watchdog, time } = manualWatchdog();
     const again = ticketed("again");
     watchdog.addStop(again, 100);
     watchdog.addStop(ticketed("other"), 100);
     watchdog.tidy();
     watchdog.cancelStop(again);
     expect(watchdog.hasStop(again)).toBe(false);
-    monotonic = 50;
+    time.now = 50;
     watchdog.addStop(again, 100);
     watchdog.tidy();
-    monotonic = 100;
+    time.now = 100;
     // The old entry of "again" (due at 100) was cancelled: only "other" passes now.
     expect(names(watchdog.expired(0).stops)).toEqual(["other"]);
-    monotonic = 150;
+    time.now = 150;
     expect(names(watchdog.expired(0).stops)).toEqual(["again"]);
     // A drain's entries that were all cancelled leave the drain's due time to those added after them in it.
     const lone = ticketed("lone");
@@ -574,7 +572,7 @@ describe("found by the second review", () => {
     watchdog.cancelStop(lone);
     watchdog.addStop(ticketed("late"), 100);
     watchdog.tidy();
-    monotonic = 250;
+    time.now = 250;
     expect(names(watchdog.expired(0).stops)).toEqual(["late"]);
     const left = ticketed("left");
     watchdog.addStop(left, 100);
@@ -583,14 +581,12 @@ describe("found by the second review", () => {
     watchdog.cancelStop(left); // nothing to cancel: the counts stay true
     watchdog.addStop(left, 100);
     watchdog.tidy();
-    monotonic = 1_000;
+    time.now = 1_000;
     expect(names(watchdog.expired(0).stops)).toEqual(["left"]);
   });
 
   it("deadlines cancelled drain after drain do not pile up behind one that stays pending", () => {
-    let monotonic = 0;
-    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const { watchdog, time } = manualWatchdog();
     watchdog.addStop(ticketed("slow"), 60_000); // pending at the head for its whole timeout
     watchdog.tidy();
     let previous: Ticketed | undefined;
@@ -604,7 +600,7 @@ describe("found by the second review", () => {
     }
     // Held: the pending two, and cancelled entries until they are over 1,024.
     expect(watchdog.stored).toBeLessThan(1100);
-    monotonic = 60_000 + 1;
+    time.now = 60_000 + 1;
     expect(names(watchdog.expired(0).stops)).toEqual(["slow", "quick9999"]);
     expect(watchdog.stored).toBe(0);
   });
@@ -635,9 +631,7 @@ describe("found by the second review", () => {
   });
 
   it("cancelled stop deadlines are dropped once other pending deadlines go too, not only when a stop is cancelled", () => {
-    let monotonic = 0;
-    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const { watchdog, time } = manualWatchdog();
     const beats = Array.from({ length: 3000 }, (_, i) => watchdog.addAt(ticketed(`beat${i}`), "heartbeat", 60_000));
     watchdog.addStop(ticketed("slow"), 60_000);
     watchdog.tidy();
@@ -649,14 +643,12 @@ describe("found by the second review", () => {
     for (const beat of beats) watchdog.cancel(beat);
     watchdog.tidy(); // one deadline pending now: the 5,000 cancelled entries go
     expect(watchdog.stored).toBeLessThan(1100);
-    monotonic = 60_000;
+    time.now = 60_000;
     expect(names(watchdog.expired(0).stops)).toEqual(["slow"]);
   });
 
   it("a heap deadline cancelled after clear() changes no count: a stop deadline added later still fires", () => {
-    let monotonic = 0;
-    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const { watchdog, time } = manualWatchdog();
     const beat = watchdog.addAt(ticketed("beat"), "heartbeat", 1_000); // a stuck worker's heartbeat deadline
     watchdog.clear(); // the engine stopped
     watchdog.cancel(beat); // the worker stops after all
@@ -664,14 +656,12 @@ describe("found by the second review", () => {
     watchdog.addStop(late, 100);
     watchdog.tidy();
     expect(watchdog.hasStop(late)).toBe(true);
-    monotonic = 100;
+    time.now = 100;
     expect(names(watchdog.expired(0).stops)).toEqual(["late"]);
   });
 
   it("dropping cancelled entries keeps each drain's due time, the running drain's included", () => {
-    let monotonic = 0;
-    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const { watchdog, time } = manualWatchdog();
     const drains: Ticketed[][] = [];
     const addDrain = (d: number): Ticketed[] => {
       const items = Array.from({ length: 600 }, (_, i) => ticketed(`d${d}-${i}`));
@@ -683,56 +673,52 @@ describe("found by the second review", () => {
     for (let d = 0; d < 5; d++) {
       addDrain(d);
       watchdog.tidy();
-      monotonic += 10;
+      time.now += 10;
     }
     addDrain(5);
     for (const items of drains) for (const item of items.slice(2)) watchdog.cancelStop(item);
     expect(watchdog.stored).toBeLessThan(1100); // dropped while the sixth drain runs
     watchdog.tidy(); // the sixth drain ends at 50
     for (let d = 0; d < 6; d++) {
-      monotonic = 100 + 10 * d - 1;
+      time.now = 100 + 10 * d - 1;
       expect(names(watchdog.expired(0).stops)).toEqual([]);
-      monotonic = 100 + 10 * d;
+      time.now = 100 + 10 * d;
       expect(names(watchdog.expired(0).stops)).toEqual([`d${d}-0`, `d${d}-1`]);
     }
     expect(watchdog.stored).toBe(0);
   });
 
   it("entries taken off the head in thousands leave the later ones their due times", () => {
-    let monotonic = 0;
-    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const { watchdog, time } = manualWatchdog();
     // 3,000 drains 1 ms apart, one stop each.
     for (let i = 0; i < 3000; i++) {
       watchdog.addStop(ticketed(`w${i}`), 100);
       watchdog.tidy();
-      monotonic += 1;
+      time.now += 1;
     }
-    monotonic = 100 + 1999;
+    time.now = 100 + 1999;
     expect(watchdog.expired(0).stops).toHaveLength(2000);
     expect(watchdog.stored).toBe(1000);
-    monotonic = 100 + 2499;
+    time.now = 100 + 2499;
     expect(names(watchdog.expired(0).stops)).toEqual(Array.from({ length: 500 }, (_, i) => `w${2000 + i}`));
-    monotonic = 100 + 3000;
+    time.now = 100 + 3000;
     expect(watchdog.expired(0).stops).toHaveLength(500);
     expect(watchdog.stored).toBe(0);
   });
 
   it("deadlines of many different timeouts added in one drain each fire at their own time", () => {
-    let monotonic = 0;
-    const clock = { now: () => monotonic, setTimeout: () => undefined, clearTimeout: () => undefined };
-    const watchdog = new Deadlines<Ticketed>(clock, () => monotonic, () => undefined);
+    const { watchdog, time } = manualWatchdog();
     const items = Array.from({ length: 50 }, (_, i) => ticketed(`w${i}`));
     // Interleaved timeouts: 100, 150, 100, 150, ... and one of 125.
     items.forEach((item, i) => watchdog.addStop(item, i % 2 === 0 ? 100 : 150));
     const middle = ticketed("middle");
     watchdog.addStop(middle, 125);
     watchdog.tidy();
-    monotonic = 100;
+    time.now = 100;
     expect(names(watchdog.expired(0).stops)).toEqual(items.filter((_, i) => i % 2 === 0).map((item) => item.name));
-    monotonic = 125;
+    time.now = 125;
     expect(names(watchdog.expired(0).stops)).toEqual(["middle"]);
-    monotonic = 150;
+    time.now = 150;
     expect(names(watchdog.expired(0).stops)).toEqual(items.filter((_, i) => i % 2 === 1).map((item) => item.name));
   });
 });
@@ -744,3 +730,10 @@ interface Ticketed {
 }
 const ticketed = (name: string): Ticketed => ({ name, stopTicket: 0 });
 const names = (items: readonly Ticketed[]): string[] => items.map((item) => item.name);
+
+/** A watchdog on a time the test sets (`time.now`), whose timer never fires: the test calls `expired` itself. */
+function manualWatchdog(): { watchdog: Deadlines<Ticketed>; time: { now: number } } {
+  const time = { now: 0 };
+  const clock = { now: () => time.now, setTimeout: () => undefined, clearTimeout: () => undefined };
+  return { watchdog: new Deadlines<Ticketed>(clock, () => time.now, () => undefined), time };
+}
