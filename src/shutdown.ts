@@ -9,6 +9,7 @@
  * is touched a constant number of times: O(N + E) for the whole shutdown.
  */
 import { ShutdownTimeoutError, toError } from "./errors.js";
+import { Chunked } from "./chunked.js";
 import type { ManifoldNode } from "./node.js";
 
 /**
@@ -31,17 +32,16 @@ export class ShutdownOrder {
   /**
    * The inputs each counted node counted, as they were then (an apply
    * removes nodes and installs others under their names, so the slots may
-   * no longer lead to them): node `id`'s are the ids in `#inputIds` from
+   * no longer lead to them): node `id`'s are the nodes in `#inputs` from
    * `#firstInput[id]`, `#inputCount[id]` of them. Read in order when the
    * node releases them, rather than through each input's slot and node:
    * one scattered read per edge instead of three (a 100,000-manifold
-   * shutdown spent 40 ms in release before).
+   * shutdown spent 40 ms in release before). In chunks: a fan-out's 100,000
+   * edges in one array cost page faults (see chunked.ts).
    */
   readonly #firstInput: Int32Array;
   readonly #inputCount: Int32Array;
-  readonly #inputIds: number[] = [];
-  /** The counted inputs, by id (to see whether a released one's worker runs). */
-  readonly #byId: (ManifoldNode | undefined)[];
+  readonly #inputs = new Chunked<ManifoldNode>();
   /** The inputs that take part (an apply's); undefined: all (a shutdown). */
   readonly #within: ReadonlySet<ManifoldNode> | undefined;
 
@@ -56,8 +56,6 @@ export class ShutdownOrder {
     this.#counted = new Uint8Array(ids);
     this.#firstInput = new Int32Array(ids);
     this.#inputCount = new Int32Array(ids);
-    // Sized up front: written at scattered ids, a growing array would turn into a slow sparse one.
-    this.#byId = new Array<ManifoldNode | undefined>(ids).fill(undefined);
     this.#within = within;
   }
 
@@ -67,16 +65,15 @@ export class ShutdownOrder {
     if (!node.live || node.stuck) return;
     this.#counted[node.id] = 1;
     this.#countedTotal++;
-    const first = this.#inputIds.length;
+    const first = this.#inputs.length;
     for (const slot of node.inputSlots) {
       const input = slot.node;
       if (input === undefined || (this.#within !== undefined && !this.#within.has(input))) continue;
       (this.#liveDependents[input.id] as number)++;
-      this.#inputIds.push(input.id);
-      this.#byId[input.id] = input;
+      this.#inputs.push(input);
     }
     this.#firstInput[node.id] = first;
-    this.#inputCount[node.id] = this.#inputIds.length - first;
+    this.#inputCount[node.id] = this.#inputs.length - first;
   }
 
   /** Whether every dependency it counted has been released. */
@@ -100,15 +97,14 @@ export class ShutdownOrder {
     this.#countedTotal--;
     const first = this.#firstInput[node.id] as number;
     const end = first + (this.#inputCount[node.id] as number);
-    for (let at = first; at < end; at++) this.#releaseInput(this.#inputIds[at] as number, stop);
+    for (let at = first; at < end; at++) this.#releaseInput(this.#inputs.at(at), stop);
   }
 
-  #releaseInput(id: number, stop: (input: ManifoldNode) => void): void {
-    const left = this.#liveDependents[id] as number;
+  #releaseInput(input: ManifoldNode, stop: (input: ManifoldNode) => void): void {
+    const left = this.#liveDependents[input.id] as number;
     if (left === 0) return;
-    this.#liveDependents[id] = left - 1;
+    this.#liveDependents[input.id] = left - 1;
     if (left !== 1) return;
-    const input = this.#byId[id] as ManifoldNode;
     if (input.phase === "running") stop(input);
   }
 }

@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { Graph, type GraphNode } from "../src/graph.js";
+import fc from "fast-check";
+import { Chunked } from "../src/chunked.js";
 import { Deadlines } from "../src/deadlines.js";
 import { ManifoldNode } from "../src/node.js";
 import {
@@ -299,6 +301,42 @@ describe("the installed list (graph.ts)", () => {
     expect(graph.nodes().map((n) => n.name)).toEqual(["m2", "m6", "m8", "m4"]);
     expect(graph.size).toBe(4);
     expect([...graph.names()]).toEqual(["m2", "m6", "m8", "m4"]);
+  });
+});
+
+describe("a list in chunks (chunked.ts)", () => {
+  it("reads back what an array would, across chunk boundaries, through push, set, fill and truncate", () => {
+    // Lengths up to three chunks (4,096 items each), cut anywhere, so edits start and end on and off the boundaries.
+    const length = fc.integer({ min: 0, max: 3 * 4096 + 7 });
+    const command = fc.oneof(
+      fc.record({ kind: fc.constant("push" as const), count: fc.integer({ min: 1, max: 5000 }) }),
+      fc.record({ kind: fc.constant("set" as const), at: length }),
+      fc.record({ kind: fc.constant("fill" as const), from: length, to: length }),
+      fc.record({ kind: fc.constant("truncate" as const), to: length }),
+    );
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 12 }), (commands) => {
+        const list = new Chunked<number>();
+        const model: number[] = [];
+        let next = 1;
+        for (const c of commands) {
+          if (c.kind === "push") {
+            for (let i = 0; i < c.count; i++) list.push(next), model.push(next++);
+          } else if (c.kind === "set") {
+            if (c.at < model.length) list.set(c.at, next), (model[c.at] = next++);
+          } else if (c.kind === "fill") {
+            const to = Math.min(c.to, model.length);
+            list.fill(Math.min(c.from, to), to, next), model.fill(next++, Math.min(c.from, to), to);
+          } else if (c.to <= model.length) {
+            list.truncate(c.to), (model.length = c.to);
+          }
+          expect(list.length).toBe(model.length);
+        }
+        const read = Array.from({ length: list.length }, (_, i) => list.at(i));
+        expect(read).toEqual(model);
+      }),
+      { numRuns: 200, seed: 16 },
+    );
   });
 });
 
@@ -720,6 +758,34 @@ describe("found by the second review", () => {
     expect(names(watchdog.expired(0).stops)).toEqual(["middle"]);
     time.now = 150;
     expect(names(watchdog.expired(0).stops)).toEqual(items.filter((_, i) => i % 2 === 1).map((item) => item.name));
+  });
+
+  it("a deadline cancelled at the head of its queue goes at once, even in the drain that added it, and the later ones keep their due times", () => {
+    const { watchdog, time } = manualWatchdog();
+    const [first, second, third] = [ticketed("first"), ticketed("second"), ticketed("third")];
+    for (const item of [first, second, third]) watchdog.addStop(item, 100);
+    watchdog.cancelStop(first); // settles in the drain that stopped it, before any due time is stamped
+    expect(watchdog.stored).toBe(2);
+    watchdog.tidy();
+    time.now = 99;
+    expect(watchdog.expired(0).stops).toEqual([]);
+    time.now = 100;
+    expect(names(watchdog.expired(0).stops)).toEqual(["second", "third"]);
+  });
+
+  it("workers that stop in the order they were stopped leave no cancelled entry behind", () => {
+    const { watchdog, time } = manualWatchdog();
+    const items = Array.from({ length: 10_000 }, (_, i) => ticketed(`w${i}`));
+    for (const item of items) watchdog.addStop(item, 100); // a shutdown's first drain, across several chunks
+    watchdog.tidy();
+    for (let i = 0; i < 9_999; i++) {
+      watchdog.cancelStop(items[i] as Ticketed);
+      watchdog.tidy();
+      if (watchdog.stored !== 9_999 - i) throw new Error(`after ${i + 1} stops, ${watchdog.stored} entries are held`);
+    }
+    time.now = 100;
+    expect(names(watchdog.expired(0).stops)).toEqual(["w9999"]);
+    expect(watchdog.stored).toBe(0);
   });
 });
 
