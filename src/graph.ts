@@ -168,6 +168,16 @@ export class Graph<N extends GraphNode> {
     return nodes;
   }
 
+  /**
+   * The installed list itself, in installation order, with `undefined`
+   * where a node was removed: for a pass that neither adds nor removes
+   * nodes. (nodes() copies it: a fresh 800 KB array at 100,000 nodes, 4 to
+   * 6 ms of a shutdown in page faults, measured.)
+   */
+  installedView(): readonly (N | undefined)[] {
+    return this.#installed;
+  }
+
   /** Names listed as an input by some installed node but not installed, with who lists them. */
   absentInputs(): Iterable<Slot<N>> {
     return this.#absent;

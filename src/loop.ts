@@ -971,21 +971,27 @@ export class EngineLoop {
     this.#lifecycle = Lifecycle.ShuttingDown;
     this.#readiness.stopHolding();
     this.#config.logger.info("engine stopping");
-    const installed = this.#graph.nodes();
-    const nodes = this.#withRetiring(installed);
+    // Nothing is installed or removed while stopping: the list is read in place.
+    const installed = this.#graph.installedView();
+    const retiring = [...this.#readiness.retiring.values()];
     const order = new ShutdownOrder(this.#nextId);
     for (const node of installed) {
+      if (node === undefined) continue;
       this.#settleForShutdown(node);
       order.count(node);
     }
     // Uninstalled nodes still retiring are stopping already: nobody waits for them.
-    for (let i = installed.length; i < nodes.length; i++) this.#settleForShutdown(nodes[i] as ManifoldNode);
+    for (const node of retiring) this.#settleForShutdown(node);
     this.#shutdown = order;
     this.#observer?.engineStopping();
-    for (const node of nodes) {
-      if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
-      else if (node.phase === "running" && this.#mayStopNow(node)) this.#requestStop(node);
-    }
+    for (const node of installed) if (node !== undefined) this.#stopForShutdown(node);
+    for (const node of retiring) this.#stopForShutdown(node);
+  }
+
+  /** At shutdown: aborts `node`'s start in flight, or stops its worker if none of its dependents is live. */
+  #stopForShutdown(node: ManifoldNode): void {
+    if (node.phase === "starting") this.#abortStart(node, "the engine is stopping");
+    else if (node.phase === "running" && this.#mayStopNow(node)) this.#requestStop(node);
   }
 
   /** At shutdown: `node` will not start again (no timer, no restart, not waiting to start), and the engine's own worker is let go. */

@@ -130,16 +130,22 @@ export class Mailbox<M extends { kind: string }, N> {
 }
 
 /**
- * A first-in-first-out queue in a ring of power-of-two size. A drain that
- * handles 100,000 messages never holds more than a few at once: an array
- * that is pushed at the end and read from a moving head grew to 100,000
- * slots by copying, about 24 B of garbage per message (measured); the ring
- * stays at its high-water mark and allocates nothing.
+ * A first-in-first-out queue in chunks of up to 4,096 items, each reused
+ * from its start once emptied. A drain that handles 100,000 messages never
+ * holds more than a few at once, and one chunk serves it without allocating
+ * (an array pushed at the end and read from a moving head made about 24 B
+ * of garbage per message, measured). A burst (a cold start's ready queue:
+ * 100,000 nodes at once in a fan-out) adds chunks rather than growing one
+ * array: past 128 KB an array is mapped fresh at each growth, and a fresh
+ * page costs a page fault (see chunked.ts; a ring doubling to 131,072 slots
+ * cost a fan-out cold start 8 ms, measured).
  * @internal
  */
-class Queue<T> {
-  #items: (T | undefined)[] = new Array<T | undefined>(MIN_RING).fill(undefined);
-  #head = 0;
+export class Queue<T> {
+  #head: QueueChunk<T> = new QueueChunk<T>();
+  #tail: QueueChunk<T> = this.#head;
+  /** An emptied chunk kept for the next one needed, so that a queue hovering at a chunk boundary allocates nothing. */
+  #spare: QueueChunk<T> | undefined = undefined;
   #size = 0;
 
   get size(): number {
@@ -147,37 +153,70 @@ class Queue<T> {
   }
 
   push(item: T): void {
-    if (this.#size === this.#items.length) this.#grow();
-    this.#items[(this.#head + this.#size) & (this.#items.length - 1)] = item;
+    if (this.#tail.end === CHUNK) {
+      const chunk = this.#spare ?? new QueueChunk<T>();
+      this.#spare = undefined;
+      this.#tail.next = chunk;
+      this.#tail = chunk;
+    }
+    this.#tail.add(item);
     this.#size++;
   }
 
   /** The oldest item, removed; only while `size > 0`. */
   shift(): T {
-    const item = this.#items[this.#head] as T;
-    this.#items[this.#head] = undefined;
-    this.#head = (this.#head + 1) & (this.#items.length - 1);
+    const head = this.#head;
+    const item = head.take();
     this.#size--;
+    if (head.start === head.end) {
+      if (head.next === undefined) {
+        head.start = head.end = 0; // empty: the chunk is used again from its start
+      } else {
+        this.#head = head.next;
+        head.start = head.end = 0;
+        head.next = undefined;
+        this.#spare = head;
+      }
+    }
     return item;
   }
 
-  /** Once empty, gives back a ring that a burst (a cold start's ready queue) made large. */
+  /** Once empty, gives back the items a burst left in the chunk (a few KB are kept for the next burst). */
   trim(): void {
-    if (this.#size === 0 && this.#items.length > MAX_IDLE_RING) {
-      this.#items = new Array<T | undefined>(MIN_RING).fill(undefined);
-      this.#head = 0;
+    if (this.#size === 0) {
+      this.#spare = undefined;
+      this.#head.shrink();
     }
-  }
-
-  #grow(): void {
-    const old = this.#items;
-    const items = new Array<T | undefined>(old.length * 2).fill(undefined);
-    for (let i = 0; i < this.#size; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
-    this.#items = items;
-    this.#head = 0;
   }
 }
 
-const MIN_RING = 16;
-/** A ring larger than this is given back once empty (a few KB are kept for the next burst). */
-const MAX_IDLE_RING = 1024;
+/** One chunk of a {@link Queue}: its items from `start` to `end`, and the next chunk. */
+class QueueChunk<T> {
+  /** Written in order from 0, so never holey; grown by push up to CHUNK items. */
+  readonly items: (T | undefined)[] = [];
+  start = 0;
+  end = 0;
+  next: QueueChunk<T> | undefined = undefined;
+
+  add(item: T): void {
+    if (this.end < this.items.length) this.items[this.end] = item;
+    else this.items.push(item);
+    this.end++;
+  }
+
+  take(): T {
+    const item = this.items[this.start] as T;
+    this.items[this.start++] = undefined;
+    return item;
+  }
+
+  /** Drops slots past a small ring's worth, once empty. */
+  shrink(): void {
+    if (this.items.length > MAX_IDLE_CHUNK) this.items.length = MAX_IDLE_CHUNK;
+  }
+}
+
+/** Items per chunk (32 KB of slots: well under the large-object size). */
+const CHUNK = 4096;
+/** An empty queue keeps this many slots of its chunk for the next burst. */
+const MAX_IDLE_CHUNK = 1024;

@@ -7,6 +7,7 @@ import { Graph, type GraphNode } from "../src/graph.js";
 import fc from "fast-check";
 import { Chunked } from "../src/chunked.js";
 import { Deadlines } from "../src/deadlines.js";
+import { Queue } from "../src/mailbox.js";
 import { ManifoldNode } from "../src/node.js";
 import {
   BounceError,
@@ -336,6 +337,44 @@ describe("a list in chunks (chunked.ts)", () => {
         expect(read).toEqual(model);
       }),
       { numRuns: 200, seed: 16 },
+    );
+  });
+});
+
+describe("the mailbox's queue in chunks (mailbox.ts Queue)", () => {
+  it("gives items back first in, first out, through bursts over several chunks, trims and steady trickles", () => {
+    const command = fc.oneof(
+      fc.record({ kind: fc.constant("push" as const), count: fc.integer({ min: 1, max: 9000 }) }),
+      fc.record({ kind: fc.constant("shift" as const), count: fc.integer({ min: 1, max: 9000 }) }),
+      fc.record({ kind: fc.constant("trickle" as const), count: fc.integer({ min: 1, max: 5000 }) }),
+      fc.constant({ kind: "trim" as const }),
+    );
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 14 }), (commands) => {
+        const queue = new Queue<number>();
+        const model: number[] = [];
+        let next = 1;
+        const take = (): void => {
+          const expected = model.shift();
+          if (queue.shift() !== expected) throw new Error(`expected ${expected}`);
+        };
+        for (const c of commands) {
+          if (c.kind === "push") {
+            for (let i = 0; i < c.count; i++) queue.push(next), model.push(next++);
+          } else if (c.kind === "shift") {
+            for (let i = 0; i < c.count && model.length > 0; i++) take();
+          } else if (c.kind === "trickle") {
+            // One in, one out, as a drain of one message at a time: across a chunk's end too.
+            for (let i = 0; i < c.count; i++) queue.push(next), model.push(next++), take();
+          } else {
+            queue.trim();
+          }
+          expect(queue.size).toBe(model.length);
+        }
+        while (model.length > 0) take();
+        expect(queue.size).toBe(0);
+      }),
+      { numRuns: 150, seed: 16 },
     );
   });
 });
