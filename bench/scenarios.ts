@@ -10,9 +10,11 @@
  *
  * Before each timed phase a GC clears what ran before (`--gc`):
  * - `full` (the default): a full GC, so that no phase pays for another's
- *   garbage. It also throws away optimised code that referred to objects it
- *   freed, so at small N a phase runs partly unoptimised: a 1,000-manifold
- *   cold start then takes several times longer per manifold than at 100,000.
+ *   garbage, then a pause while V8 finishes sweeping in the background
+ *   (`collectAndSweep`: otherwise the phase shares the cores with it). It
+ *   also throws away optimised code that referred to objects it freed, so
+ *   at small N a phase runs partly unoptimised: a 1,000-manifold cold start
+ *   then takes several times longer per manifold than at 100,000.
  * - `minor`: a scavenge only, which keeps optimised code, as in a process
  *   that has been running a while; but the old garbage of earlier phases and
  *   runs is then collected whenever V8 decides, often inside a later phase.
@@ -22,7 +24,7 @@ import type { EngineConfig, Manifold, Manifolds } from "../src/index.js";
 import { BounceError, Engine } from "./engine.js";
 import { dependentsOf, transitiveDependents, type Graph } from "./graphs.js";
 import { startByHand, stopByHand } from "./handwritten.js";
-import { collect, CountingClock, deadline, GcLog, heapAfterGc, minorGc, now, settle, settledHeap, timersSince, type TimerCounts } from "./measure.js";
+import { collectAndSweep, CountingClock, deadline, GcLog, heapAfterGc, minorGc, now, settle, settledHeap, timersSince, type TimerCounts } from "./measure.js";
 import { runReference, stopReference, type ReferenceState } from "./reference.js";
 import { makeManifolds, Probe, runFloor } from "./workload.js";
 
@@ -100,7 +102,7 @@ export interface HeapFigures {
 export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFigures> {
   const problems: string[] = [];
   const engine = await lifecycle(graph, options, problems);
-  const floorMs = timeFloor(graph, options);
+  const floorMs = await timeFloor(graph, options);
   const reference = await timeReference(graph, options);
   const handwritten = await timeHandwritten(graph, options);
   return { ...engine, floorMs, ...reference, ...handwritten, problems };
@@ -110,8 +112,8 @@ export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFig
 const gcLog = new GcLog();
 
 /** The GC before a timed phase (see the top of this file). */
-function beforePhase(options: RunOptions): void {
-  if (options.gc === "full") collect();
+async function beforePhase(options: RunOptions): Promise<void> {
+  if (options.gc === "full") await collectAndSweep();
   else minorGc();
 }
 
@@ -178,7 +180,7 @@ async function lifecycle(
   const started = await coldStart(graph, options, problems);
   const { engine, probe, clock, manifolds } = started;
 
-  beforePhase(options);
+  await beforePhase(options);
   let t0 = now();
   const report = engine.report();
   const reportMs = now() - t0;
@@ -189,7 +191,7 @@ async function lifecycle(
   // transitive dependent must restart exactly once.
   probe.calls.fill(0);
   let timers = clock.counts();
-  beforePhase(options);
+  await beforePhase(options);
   t0 = now();
   probe.workers[root]?.fail(new BounceError("bench: root bounce"));
   const bounceEnd = await deadline(probe.started.reach(probe.started.count + bounceSet.size + 1), "root bounce");
@@ -205,7 +207,7 @@ async function lifecycle(
   // stays stopped, so each should see exactly one start call.
   probe.calls.fill(0);
   timers = clock.counts();
-  beforePhase(options);
+  await beforePhase(options);
   t0 = now();
   // Until both: the promise uninstall returned has resolved, and each dependent has had its start call.
   await deadline(Promise.all([probe.startCalls.reach(probe.startCalls.count + uninstallSet.size), engine.uninstall(midName)]), "uninstall");
@@ -224,7 +226,7 @@ async function lifecycle(
 
   timers = clock.counts();
   probe.calls.fill(0);
-  beforePhase(options);
+  await beforePhase(options);
   t0 = now();
   engine.kill();
   await deadline(engine.wait(), "kill + wait");
@@ -282,7 +284,7 @@ async function coldStart(graph: Graph, options: RunOptions, problems: string[], 
     metrics: probe.metrics,
   };
   const engine = new Engine(config);
-  beforePhase(options);
+  await beforePhase(options);
   const t0 = now();
   for (const [name, m] of order) engine.install(name, m as NonNullable<typeof m>);
   const installMs = now() - t0;
@@ -306,9 +308,9 @@ async function coldStart(graph: Graph, options: RunOptions, problems: string[], 
   return started;
 }
 
-function timeFloor(graph: Graph, options: RunOptions): number {
+async function timeFloor(graph: Graph, options: RunOptions): Promise<number> {
   const { manifolds } = build(graph);
-  beforePhase(options);
+  await beforePhase(options);
   const t0 = now();
   runFloor(graph, manifolds);
   return now() - t0;
@@ -324,14 +326,14 @@ function timeFloor(graph: Graph, options: RunOptions): number {
  */
 async function timeReference(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "referenceMs" | "referenceStopMs" | "referenceGcMs">> {
   const { probe, manifolds } = build(graph);
-  beforePhase(options);
+  await beforePhase(options);
   let t0 = now();
   const state = await deadline(runReference(graph, manifolds), "reference");
   const end = now();
   const referenceMs = end - t0;
   if (probe.startCalls.count !== graph.size) throw new Error(`reference made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
   const referenceGcMs = sum(await gcLog.pauses(t0, end));
-  beforePhase(options);
+  await beforePhase(options);
   t0 = now();
   await deadline(stopReference(state, options.stopTimeout), "reference stop");
   const referenceStopMs = now() - t0;
@@ -346,7 +348,7 @@ async function timeReference(graph: Graph, options: RunOptions): Promise<Pick<Ru
  */
 async function timeHandwritten(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, "handwrittenMs" | "handwrittenStopMs" | "handwrittenGcMs">> {
   const { probe, manifolds } = build(graph);
-  beforePhase(options);
+  await beforePhase(options);
   let t0 = now();
   const started = await deadline(startByHand(graph, manifolds), "hand-written start");
   const end = now();
@@ -359,7 +361,7 @@ async function timeHandwritten(graph: Graph, options: RunOptions): Promise<Pick<
   for (const [name, output] of started.outputs) {
     if (typeof output !== "number" || Number.isNaN(output)) throw new Error(`hand-written start: ${name} started before its inputs (output ${String(output)})`);
   }
-  beforePhase(options);
+  await beforePhase(options);
   t0 = now();
   await deadline(stopByHand(started), "hand-written stop");
   const handwrittenStopMs = now() - t0;
