@@ -70,9 +70,9 @@ export interface StopItem {
  */
 class StopQueue<T extends StopItem> {
   readonly timeout: number;
-  readonly items = new Chunked<T | undefined>();
-  readonly tickets = new Chunked<number>();
-  readonly dues = new Chunked<number>();
+  items = new Chunked<T | undefined>();
+  tickets = new Chunked<number>();
+  dues = new Chunked<number>();
   head = 0;
   /** The first entry the running drain added (the entries from here on have no due time yet). */
   unstamped = 0;
@@ -135,10 +135,15 @@ class StopQueue<T extends StopItem> {
     this.items.set(this.head++, undefined);
     // A deadline cancelled in the drain that added it goes before it is stamped.
     if (this.unstamped < this.head) this.unstamped = this.head;
-    // Entries taken off are dropped once over 1,024 and most of those held.
-    // Not each time the queue empties: in a chain's shutdown (a stop per
-    // drain) that made three lists and three chunks per stop.
-    if (this.head > 1024 && this.head * 2 > this.items.length) this.#keep(() => true);
+    if (this.head === this.items.length) {
+      // All gone (the usual end of a shutdown): start again from empty lists.
+      this.items = new Chunked();
+      this.tickets = new Chunked();
+      this.dues = new Chunked();
+      this.head = this.unstamped = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.#keep(() => true);
+    }
   }
 
   /** Keeps the entries from `head` on whose item still holds their ticket; returns how many it dropped. */
