@@ -52,7 +52,7 @@ export class Chunked<T> {
   }
 }
 
-/** Items per chunk: 1 << SHIFT (4,096; 32 KB of slots, well under the large-object size). */
+/** Items per chunk: 1 << SHIFT (4,096; 32 KB of slots, well under the large-object size). @internal */
 const SHIFT = 12;
-const CHUNK = 1 << SHIFT;
+export const CHUNK = 1 << SHIFT;
 const MASK = CHUNK - 1;

@@ -17,10 +17,10 @@
  * lists, and the item holds the ticket (its `stopTicket`, a small integer)
  * while the deadline matters; an entry whose item holds another ticket, or
  * none, was cancelled. Workers mostly stop in the order they were stopped,
- * so a cancelled entry is mostly its queue's head, and goes at once.
- * Adding one is three pushes and a field write,
- * whether a drain adds 100,000 of them (a shutdown) or one (a chain's
- * shutdown, or a layered graph's, stops a worker or two per drain). (A
+ * so a cancelled entry is mostly its queue's head, and goes at once. Adding
+ * one is three pushes and a field write, whether a drain adds 100,000 of
+ * them (a shutdown) or one (a chain's shutdown, or a layered graph's, stops
+ * a worker or two per drain). (A
  * deadline object and a clock read per stop cost about a third of a
  * 100,000-worker shutdown, measured against stopTimeout 0. A batch object
  * per drain instead: a layered shutdown, where a drain stops two workers on

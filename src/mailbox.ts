@@ -14,6 +14,8 @@
  * queue) busy forever and starve `kill()`, timers and I/O.
  */
 
+import { CHUNK } from "./chunked.js";
+
 /** @internal */
 export interface MailboxHandlers<M, N> {
   /** Handles one message; may post more and push ready nodes. */
@@ -130,8 +132,8 @@ export class Mailbox<M extends { kind: string }, N> {
 }
 
 /**
- * A first-in-first-out queue in chunks of up to 4,096 items, each reused
- * from its start once emptied. A drain that handles 100,000 messages never
+ * A first-in-first-out queue in chunks of up to CHUNK (4,096) items, each
+ * reused from its start once emptied. A drain that handles 100,000 messages never
  * holds more than a few at once, and one chunk serves it without allocating
  * (an array pushed at the end and read from a moving head made about 24 B
  * of garbage per message, measured). A burst (a cold start's ready queue:
@@ -210,13 +212,11 @@ class QueueChunk<T> {
     return item;
   }
 
-  /** Drops slots past a small ring's worth, once empty. */
+  /** Once empty, drops the slots past MAX_IDLE_CHUNK. */
   shrink(): void {
     if (this.items.length > MAX_IDLE_CHUNK) this.items.length = MAX_IDLE_CHUNK;
   }
 }
 
-/** Items per chunk (32 KB of slots: well under the large-object size). */
-const CHUNK = 4096;
 /** An empty queue keeps this many slots of its chunk for the next burst. */
 const MAX_IDLE_CHUNK = 1024;

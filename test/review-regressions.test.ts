@@ -798,7 +798,9 @@ describe("found by the second review", () => {
     time.now = 150;
     expect(names(watchdog.expired(0).stops)).toEqual(items.filter((_, i) => i % 2 === 1).map((item) => item.name));
   });
+});
 
+describe("stop deadlines cancelled in the order they were added (deadlines.ts cancelStop, StopQueue.headHas)", () => {
   it("a deadline cancelled at the head of its queue goes at once, even in the drain that added it, and the later ones keep their due times", () => {
     const { watchdog, time } = manualWatchdog();
     const [first, second, third] = [ticketed("first"), ticketed("second"), ticketed("third")];
