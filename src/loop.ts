@@ -215,7 +215,7 @@ export class EngineLoop {
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
   #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
     this.#freezeCalling();
-    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now - this.#epoch);
+    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now - this.#epoch, this.#postAttempt);
     this.#graph.add(node, inputs);
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
     const defaults = this.#config.supervision;
@@ -482,7 +482,7 @@ export class EngineLoop {
       if (record !== undefined) this.#supervisor.starting(node, record);
       this.#setPhase(node, "starting");
       this.#observer?.starting(node);
-      runStartAttempt(node, generation, startAttempt, this.#self, this.#postAttempt);
+      runStartAttempt(node, generation, startAttempt, this.#self);
     } finally {
       this.#calling = undefined;
     }

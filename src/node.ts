@@ -14,6 +14,7 @@
  */
 import type { Slot } from "./graph.js";
 import type { Manifold } from "./manifold.js";
+import type { AttemptMessage } from "./start-attempt.js";
 import type { StartAttempt } from "./start-context.js";
 import type { SupervisionRecord } from "./supervision.js";
 import type { Worker } from "./workers.js";
@@ -139,6 +140,12 @@ export class ManifoldNode {
   inputSlots: readonly Slot<this>[] = [];
   /** Its place in the graph's list of installed nodes (graph.ts). */
   listIndex = -1;
+  /**
+   * How its start attempts and its worker's end reach the engine's loop (the
+   * mailbox). Kept here so that watching a worker's `wait()` needs two bound
+   * functions and no closure context (start-attempt.ts).
+   */
+  readonly post: (message: AttemptMessage) => void;
 
   /**
    * When the reported state last changed, in ms after the engine's epoch
@@ -175,11 +182,19 @@ export class ManifoldNode {
   #bits = 0;
   #rare: RareFields | undefined = undefined;
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  constructor(id: number, name: string, manifold: Manifold<any, any>, inputs: readonly string[], since: number) {
+  constructor(
+    id: number,
+    name: string,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    manifold: Manifold<any, any>,
+    inputs: readonly string[],
+    since: number,
+    post: (message: AttemptMessage) => void,
+  ) {
     this.id = id;
     this.name = name;
     this.manifold = manifold;
+    this.post = post;
     this.since = since;
     if (inputs.length > 16) (this.#rare ??= new RareFields()).inputIndex = new Map(inputs.map((input, i) => [input, i]));
   }
