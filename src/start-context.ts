@@ -119,6 +119,12 @@ interface EngineSide {
 
 let engineSide: EngineSide;
 
+/** `getResource` and `hasResource` for `this` attempt, bound to it in the constructor; filled in by the class's static block. */
+let contextSide: {
+  getResource<T>(this: StartAttempt, input: InputName): T;
+  hasResource(this: StartAttempt, input: InputName): boolean;
+};
+
 /**
  * One start attempt, and the context its start function receives: one
  * object for both (a separate context object cost 56 B per start). The
@@ -162,8 +168,9 @@ export class StartAttempt implements StartContext {
     this.#generation = generation;
     this.#host = host;
     this[SELF] = this;
-    this.getResource = <T>(input: InputName): T => this.#getResource<T>(input);
-    this.hasResource = (input: InputName): boolean => this.#hasResource(input);
+    // Bound functions, not closures over `this`: 96 B per start instead of 152 B (two closures and their context).
+    this.getResource = contextSide.getResource.bind(this) as StartContext["getResource"];
+    this.hasResource = contextSide.hasResource.bind(this);
   }
 
   /** Aborted when this start attempt is no longer wanted. */
@@ -216,6 +223,14 @@ export class StartAttempt implements StartContext {
       },
       loggedErrors(attempt) {
         return attempt.#errors;
+      },
+    };
+    contextSide = {
+      getResource<T>(this: StartAttempt, input: InputName): T {
+        return this.#getResource<T>(input);
+      },
+      hasResource(this: StartAttempt, input: InputName): boolean {
+        return this.#hasResource(input);
       },
     };
   }
