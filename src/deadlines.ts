@@ -135,15 +135,10 @@ class StopQueue<T extends StopItem> {
     this.items.set(this.head++, undefined);
     // A deadline cancelled in the drain that added it goes before it is stamped.
     if (this.unstamped < this.head) this.unstamped = this.head;
-    if (this.head === this.items.length) {
-      // All gone (the usual end of a shutdown): start again from empty lists.
-      this.items = new Chunked();
-      this.tickets = new Chunked();
-      this.dues = new Chunked();
-      this.head = this.unstamped = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.#keep(() => true);
-    }
+    // Once more than 1,024 entries went and they are most of the lists (always so when it is empty), the rest move to
+    // the front. Not at every emptying: a chain's shutdown empties its queue at every stop, and three new lists each
+    // time cost 19 ms of a 100k chain's kill (A/B in one process, 10 runs each: min 173 -> 154 ms).
+    if (this.head > 1024 && this.head * 2 > this.items.length) this.#keep(() => true);
   }
 
   /** Keeps the entries from `head` on whose item still holds their ticket; returns how many it dropped. */
