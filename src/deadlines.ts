@@ -29,8 +29,9 @@
  * Memory stays proportional to the deadlines pending, however long one
  * worker takes to stop: cancelled entries are dropped, in place, once they
  * are most of those held (more than twice the pending deadlines, heartbeat
- * and probe ones included, and over 1,024); and everything goes, with the
- * timer, when nothing is pending at the end of a drain.
+ * and probe ones included, and over 1,024); a queue keeps up to 1,024 taken
+ * off before it cuts its lists (see StopQueue.shift); and everything goes,
+ * with the timer, when nothing is pending at the end of a drain.
  *
  * The other deadlines (a heartbeat deadline re-armed from the worker's last
  * heartbeat, a probe's) go into one binary heap: O(log n) per re-arm, which

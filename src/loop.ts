@@ -8,10 +8,12 @@
  * code that calls back into the engine while a message is being handled only
  * queues another message, so no handler ever runs inside another.
  *
- * Messages can be stale: a worker that was replaced, a start attempt that was
- * aborted, a timer that was superseded. Each message carries the generation of
- * the attempt (or timer) it belongs to, and the handler drops it when that is
- * no longer the node's current one.
+ * Messages can be stale: a start attempt that was aborted, a timer that was
+ * superseded. Each message carries the generation of the attempt (or timer)
+ * it belongs to, and the handler drops it when that is no longer the node's
+ * current one. A worker's `stopped` carries the generation current when its
+ * `wait()` settled, which is its own: a node starts again only after that
+ * message (start-attempt.ts watchWorker).
  *
  * Around it, one concept per file: `start-attempt.ts` calls start functions;
  * `failure.ts` reads errors and `schedule.ts` turns them into delays;

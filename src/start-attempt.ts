@@ -10,7 +10,11 @@ import type { ManifoldNode } from "./node.js";
 import { expireAttempt, freezeAttempt, type StartAttempt } from "./start-context.js";
 import { notAWorker, type Worker } from "./workers.js";
 
-/** What a start attempt tells the loop. @internal */
+/**
+ * What a start attempt tells the loop. `stopped` is posted by the worker's
+ * watch, with the node's generation when its `wait()` settled (watchWorker).
+ * @internal
+ */
 export type AttemptMessage =
   | { kind: "started"; node: ManifoldNode; generation: number; worker: Worker }
   | { kind: "startFailed"; node: ManifoldNode; generation: number; error: Error }
@@ -92,12 +96,20 @@ function readResult(node: ManifoldNode, generation: number, ok: boolean, value: 
 }
 
 /**
+ * The intrinsic `then`, taken when this module loads: a wait() promise's own
+ * `then` (or a patched `Promise.prototype.then`) could call a handler twice,
+ * and the watch relies on each being called at most once (see watchWorker).
+ */
+const promiseThen = Promise.prototype.then;
+
+/**
  * Attaches to the worker's wait() at once, so its failure is never unhandled.
  * The handlers are bound to the node, not closures over it: two closures and
  * their context cost 168 B per running worker, two bound functions 96 B
  * (measured, layered 100k). They read the generation when the worker stops:
- * a node starts again only after its worker's stop has reached the loop, so
- * its generation is still the watched worker's then.
+ * a node starts again only after its worker's stop has reached the loop, and
+ * the intrinsic `then` calls a handler at most once, so the node's generation
+ * is still the watched worker's then.
  */
 function watchWorker(node: ManifoldNode, worker: Worker): void {
   let waiting: unknown;
@@ -109,7 +121,15 @@ function watchWorker(node: ManifoldNode, worker: Worker): void {
   if (!isThenable(waiting)) {
     waiting = Promise.reject(new TypeError(`manifold ${quote(node.name)}: worker.wait() returned ${describeValue(waiting)}; it must return a promise`));
   }
-  Promise.resolve(waiting).then(workerStopped.bind(node), workerFailed.bind(node));
+  const stopped = workerStopped.bind(node);
+  const failed = workerFailed.bind(node);
+  try {
+    promiseThen.call(Promise.resolve(waiting), stopped, failed);
+  } catch (error) {
+    // A promise whose `constructor` getter throws (both read it; neither attached anything then): the worker
+    // counts as failed, not as a start that failed while its worker runs on unwatched.
+    promiseThen.call(Promise.reject(error), stopped, failed);
+  }
 }
 
 /** The watched worker's wait() resolved (`this` is its node). */

@@ -21,7 +21,7 @@ import {
   type Clock,
   type Manifold,
 } from "../src/index.js";
-import { failOnUnhandledRejections, idleWorker, makeEngine, settle, TestClock, TestWorker } from "./fixtures.js";
+import { entry, failOnUnhandledRejections, idleWorker, makeEngine, settle, TestClock, TestWorker } from "./fixtures.js";
 
 failOnUnhandledRejections();
 
@@ -844,3 +844,81 @@ function manualWatchdog(): { watchdog: Deadlines<Ticketed>; time: { now: number 
   const clock = { now: () => time.now, setTimeout: () => undefined, clearTimeout: () => undefined };
   return { watchdog: new Deadlines<Ticketed>(clock, () => time.now, () => undefined), time };
 }
+
+describe("watching a worker's wait() (start-attempt.ts watchWorker)", () => {
+  it("a wait() promise whose own then() calls a handler again later does not end the next worker (rule 8)", async () => {
+    const { engine } = makeEngine();
+    const workers: TestWorker[] = [];
+    let running = 0;
+    let overlaps = 0;
+    let callAgain: (() => void) | undefined;
+    engine.install("a", {
+      inputs: [],
+      start: () => {
+        if (running > 0) overlaps++;
+        const worker = new TestWorker(`a${workers.length}`);
+        workers.push(worker);
+        running++;
+        const settled = (): void => void running--;
+        void worker.wait().then(settled, settled);
+        if (workers.length > 1) return worker;
+        return {
+          kill: () => worker.kill(),
+          wait: () => {
+            const waiting = new Promise<void>((resolve, reject) => void worker.wait().then(resolve, reject));
+            const then = waiting.then.bind(waiting);
+            // Keeps the fulfilment handler, to call it once more after this worker has been replaced.
+            Object.defineProperty(waiting, "then", {
+              value: (onStopped: () => void, onFailed: (error: unknown) => void) => {
+                callAgain = () => onStopped();
+                return then(onStopped, onFailed);
+              },
+            });
+            return waiting;
+          },
+        };
+      },
+    });
+    await settle();
+    (workers[0] as TestWorker).fail(new BounceError("again"));
+    await settle();
+    expect(entry(engine, "a").state).toBe("started");
+    callAgain?.();
+    await settle();
+    expect(entry(engine, "a").state).toBe("started");
+    await engine.restart("a");
+    await settle();
+    expect(overlaps).toBe(0);
+    engine.kill();
+    for (const worker of workers) worker.complete();
+    await engine.wait();
+  });
+
+  it("a wait() promise whose constructor getter throws makes its worker fail, not its start (the worker is not left running unwatched)", async () => {
+    const { engine } = makeEngine({ errorDelay: 1_000 });
+    const worker = new TestWorker("a");
+    engine.install("a", {
+      inputs: [],
+      start: () => ({
+        kill: () => worker.kill(),
+        wait: () => {
+          const waiting = worker.wait();
+          Object.defineProperty(waiting, "constructor", {
+            get() {
+              throw new Error("no constructor here");
+            },
+          });
+          return waiting;
+        },
+      }),
+    });
+    await settle();
+    const report = entry(engine, "a");
+    expect(report.startCount).toBe(1);
+    expect(report.error).toMatch(/no constructor here/);
+    expect(report.error).not.toMatch(/could not be read/);
+    engine.kill();
+    worker.complete();
+    await engine.wait().catch(() => undefined);
+  });
+});
