@@ -126,27 +126,17 @@ export async function settle(turns = 2): Promise<void> {
 }
 
 /**
- * A full GC, then a pause until V8 has finished sweeping on its background
- * threads. The GC's pause ends before that sweeping does, and work timed at
- * once shares the machine's two cores with it, and pays for the rest of it
- * inside its first scavenge (a 65 ms pause of which 2.5 ms was scavenging,
- * `--trace-gc-nvp`). Sweeping is done when the old space's free memory is
- * accounted for again: in use plus available reaches 90% of its size (it
- * jumps from ~2 MB available to ~100 MB at once, measured). At most 2 s.
- * A fixed wait of 2 ms per MB in use, before this, was too short once the
- * heap had grown holes: a 100k chain kill took 223 to 350 ms after 20 ms,
- * 133 to 165 ms after 500 ms (runs of 4, each in a process of its own).
+ * A full GC, then a pause while V8 finishes sweeping on its background
+ * threads: 2 ms per MB of heap in use, at least 20 ms. The GC's pause ends
+ * before that sweeping does, and work timed at once shares the machine's two
+ * cores with it and pays for it when it allocates. Measured on a 100k chain
+ * kill, in one process each: 250 to 360 ms timed at once, 124 to 149 ms after
+ * 300 ms (the heap was 170 MB), 140 to 180 ms at once with `--single-threaded`.
  */
 export async function collectAndSweep(): Promise<void> {
   collect();
-  const started = performance.now();
-  while (!oldSpaceSwept() && performance.now() - started < 2_000) await new Promise<void>((resolve) => setTimeout(resolve, 5));
-}
-
-/** Whether the old space's free memory is accounted for (its sweeping has finished; see collectAndSweep). */
-function oldSpaceSwept(): boolean {
-  const old = v8.getHeapSpaceStatistics().find((space) => space.space_name === "old_space");
-  return old === undefined || old.space_used_size + old.space_available_size >= 0.9 * old.space_size;
+  const ms = Math.max(20, (2 * process.memoryUsage().heapUsed) / (1024 * 1024));
+  await new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
 
 /** A full GC, then the heap in use: the only heap figure that is stable between runs. */
