@@ -71,9 +71,9 @@ export interface StopItem {
  */
 class StopQueue<T extends StopItem> {
   readonly timeout: number;
-  items = new Chunked<T | undefined>();
-  tickets = new Chunked<number>();
-  dues = new Chunked<number>();
+  readonly items = new Chunked<T | undefined>();
+  readonly tickets = new Chunked<number>();
+  readonly dues = new Chunked<number>();
   head = 0;
   /** The first entry the running drain added (the entries from here on have no due time yet). */
   unstamped = 0;

@@ -11,9 +11,8 @@
  * Messages can be stale: a start attempt that was aborted, a timer that was
  * superseded. Each message carries the generation of the attempt (or timer)
  * it belongs to, and the handler drops it when that is no longer the node's
- * current one. A worker's `stopped` carries the generation current when its
- * `wait()` settled, which is its own: a node starts again only after that
- * message (start-attempt.ts watchWorker).
+ * current one. A worker's `stopped` needs none: a node starts again only
+ * after that message (start-attempt.ts).
  *
  * Around it, one concept per file: `start-attempt.ts` calls start functions;
  * `failure.ts` reads errors and `schedule.ts` turns them into delays;
@@ -388,7 +387,7 @@ export class EngineLoop {
       case "startFailed":
         return this.#gotStartFailed(message.node, message.generation, message.error);
       case "stopped":
-        return this.#gotStopped(message.node, message.generation, message.error);
+        return this.#gotStopped(message.node, message.error);
       case "due":
         return this.#gotDue(message.node, message.generation);
       case "deadlines":
@@ -544,8 +543,8 @@ export class EngineLoop {
 
   // ---------------------------------------------------------------- stopping
 
-  #gotStopped(node: ManifoldNode, generation: number, raw: Error | undefined): void {
-    if (node.startGeneration !== generation || node.worker === undefined) return; // stale
+  #gotStopped(node: ManifoldNode, raw: Error | undefined): void {
+    if (node.worker === undefined) return; // stale: its worker's stop was already handled (the engine's own, at shutdown)
     let killed = node.phase === "stopping";
     /** Killed for a missed heartbeat: its dependents were bounced then, and need no second restart now. */
     let bouncedAtKill = false;
@@ -670,7 +669,7 @@ export class EngineLoop {
     const worker = node.worker as Worker;
     if (worker === this.#self) {
       // Never kill ourselves (rule 11): our own "worker" stops when we say so.
-      this.#mailbox.enqueue({ kind: "stopped", node, generation: node.startGeneration, error: undefined });
+      this.#mailbox.enqueue({ kind: "stopped", node, error: undefined });
       return;
     }
     try {

@@ -158,7 +158,7 @@ export class ManifoldNode {
    */
   since: number;
 
-  /** Generation of the current start attempt (and of its worker); messages of older attempts are stale. */
+  /** Generation of the current start attempt; messages of older attempts are stale. */
   startGeneration = 0;
   /** The start in flight (while `starting`): its context, abort switch and resource log. */
   attempt: StartAttempt | undefined = undefined;

@@ -11,14 +11,15 @@ import { expireAttempt, freezeAttempt, type StartAttempt } from "./start-context
 import { notAWorker, type Worker } from "./workers.js";
 
 /**
- * What a start attempt tells the loop. `stopped` is posted by the worker's
- * watch, with the node's generation when its `wait()` settled (watchWorker).
+ * What a start attempt tells the loop. `stopped`, posted by the worker's
+ * watch, carries no generation: a node starts again only after its worker's
+ * stop has reached the loop, so it is always about the node's current worker.
  * @internal
  */
 export type AttemptMessage =
   | { kind: "started"; node: ManifoldNode; generation: number; worker: Worker }
   | { kind: "startFailed"; node: ManifoldNode; generation: number; error: Error }
-  | { kind: "stopped"; node: ManifoldNode; generation: number; error: Error | undefined };
+  | { kind: "stopped"; node: ManifoldNode; error: Error | undefined };
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   try {
@@ -106,10 +107,8 @@ const promiseThen = Promise.prototype.then;
  * Attaches to the worker's wait() at once, so its failure is never unhandled.
  * The handlers are bound to the node, not closures over it: two closures and
  * their context cost 168 B per running worker, two bound functions 96 B
- * (measured, layered 100k). They read the generation when the worker stops:
- * a node starts again only after its worker's stop has reached the loop, and
- * the intrinsic `then` calls a handler at most once, so the node's generation
- * is still the watched worker's then.
+ * (measured, layered 100k). The intrinsic `then` calls each at most once, so
+ * a worker's stop reaches the loop once (see AttemptMessage).
  */
 function watchWorker(node: ManifoldNode, worker: Worker): void {
   let waiting: unknown;
@@ -134,10 +133,10 @@ function watchWorker(node: ManifoldNode, worker: Worker): void {
 
 /** The watched worker's wait() resolved (`this` is its node). */
 function workerStopped(this: ManifoldNode): void {
-  this.post({ kind: "stopped", node: this, generation: this.startGeneration, error: undefined });
+  this.post({ kind: "stopped", node: this, error: undefined });
 }
 
 /** The watched worker's wait() rejected (`this` is its node). */
 function workerFailed(this: ManifoldNode, error: unknown): void {
-  this.post({ kind: "stopped", node: this, generation: this.startGeneration, error: toError(error, `the worker of manifold ${quote(this.name)}`) });
+  this.post({ kind: "stopped", node: this, error: toError(error, `the worker of manifold ${quote(this.name)}`) });
 }
