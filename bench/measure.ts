@@ -126,17 +126,31 @@ export async function settle(turns = 2): Promise<void> {
 }
 
 /**
- * A full GC, then a pause while V8 finishes sweeping on its background
- * threads: 2 ms per MB of heap in use, at least 20 ms. The GC's pause ends
- * before that sweeping does, and work timed at once shares the machine's two
- * cores with it and pays for it when it allocates. Measured on a 100k chain
- * kill, in one process each: 250 to 360 ms timed at once, 124 to 149 ms after
- * 300 ms (the heap was 170 MB), 140 to 180 ms at once with `--single-threaded`.
+ * A full GC, then a pause until V8's background work after it is over: the
+ * GC's pause ends before V8 has swept the heap and returned the freed pages to
+ * the system, which it does on background threads. Work timed at once shares
+ * the machine's two cores with that, and waits for it inside its first
+ * scavenge (`--trace-gc-nvp`: a 71 ms pause of which 3.9 ms was scavenging,
+ * beside 437 ms of background unmapping). The sign that it is over is the
+ * resident set: it falls by 80 to 90 MB 40 to 75 ms after the GC of a 100k
+ * chain, then holds. So: poll every 10 ms until it has held (within 1 MB)
+ * five times running; at least 50 ms, at most 2 s.
+ * A fixed wait of 2 ms per MB in use (before 2026-12-02) was too short once
+ * the heap had grown: a 100k chain kill took 262 to 328 ms after 20 ms, 148
+ * to 157 ms after 500 ms, and 123 to 215 ms after this wait (126 to 190 ms
+ * long), in runs of 4 in a process each.
  */
 export async function collectAndSweep(): Promise<void> {
   collect();
-  const ms = Math.max(20, (2 * process.memoryUsage().heapUsed) / (1024 * 1024));
-  await new Promise<void>((resolve) => setTimeout(resolve, ms));
+  const started = performance.now();
+  let rss = process.memoryUsage.rss();
+  let steady = 0;
+  while (steady < 5 && performance.now() - started < 2_000) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    const now = process.memoryUsage.rss();
+    steady = Math.abs(now - rss) < 2 ** 20 ? steady + 1 : 0;
+    rss = now;
+  }
 }
 
 /** A full GC, then the heap in use: the only heap figure that is stable between runs. */

@@ -11,7 +11,8 @@
  * Before each timed phase a GC clears what ran before (`--gc`):
  * - `full` (the default): a full GC, so that no phase pays for another's
  *   garbage, then a pause while V8 finishes sweeping in the background
- *   (`collectAndSweep`: otherwise the phase shares the cores with it). It
+ *   (`collectAndSweep`: otherwise the phase shares the cores with it, and
+ *   waits for it in its first scavenge). It
  *   also throws away optimised code that referred to objects it freed, so
  *   at small N a phase runs partly unoptimised: a 1,000-manifold cold start
  *   then takes several times longer per manifold than at 100,000.
