@@ -17,16 +17,35 @@ import type * as Api from "../src/index.js";
  */
 export const target: string = process.env.BENCH_TARGET ?? "dist";
 
-const entry =
-  target === "src"
-    ? new URL("../src/index.ts", import.meta.url)
-    : target === "dist"
-      ? new URL("../dist/index.js", import.meta.url)
-      : pathToFileURL(`${target}/index.js`);
-if (!existsSync(fileURLToPath(entry))) {
-  throw new Error(`bench: ${fileURLToPath(entry)} is missing; run npm run build first (npm run bench does), or set BENCH_TARGET=src`);
-}
-const api = (await import(entry.href)) as typeof Api;
+/**
+ * With `BENCH_TARGET_SMALL` (the folder of a build), run.ts measures the cells
+ * below 100,000 manifolds with that build and switches to `target` for the
+ * 100k cells (see {@link useMainTarget}). A copy of the same build there is
+ * the experiment that shows what the smaller cells leave behind in the
+ * engine's compiled code (bench/README.md, "Last full run").
+ */
+export const smallTarget: string | undefined = process.env.BENCH_TARGET_SMALL;
 
-export const { BounceError, Engine, createWorker, valueWorker } = api;
+async function load(build: string): Promise<typeof Api> {
+  const entry =
+    build === "src"
+      ? new URL("../src/index.ts", import.meta.url)
+      : build === "dist"
+        ? new URL("../dist/index.js", import.meta.url)
+        : pathToFileURL(`${build}/index.js`);
+  if (!existsSync(fileURLToPath(entry))) {
+    throw new Error(`bench: ${fileURLToPath(entry)} is missing; run npm run build first (npm run bench does), or set BENCH_TARGET=src`);
+  }
+  return (await import(entry.href)) as typeof Api;
+}
+
+const api = await load(target);
+
+// Live bindings: what imports them sees the engine useMainTarget switches to.
+export let { BounceError, Engine, createWorker, valueWorker } = smallTarget === undefined ? api : await load(smallTarget);
+
+/** From now on, the engine of `target` (a no-op unless BENCH_TARGET_SMALL chose another for the smaller cells). */
+export function useMainTarget(): void {
+  ({ BounceError, Engine, createWorker, valueWorker } = api);
+}
 export type Engine = Api.Engine;

@@ -22,14 +22,16 @@
  *                               node flags it needs; 0 skips it
  *   --out=bench/results.json    where to write the results; --out= writes nothing
  *
- * Progress goes to stderr, the tables to stdout.
+ * Progress goes to stderr, the tables to stdout. The environment picks the
+ * builds: BENCH_TARGET (see engine.ts), and BENCH_TARGET_SMALL for the cells
+ * below 100,000 manifolds (default: the same module as BENCH_TARGET).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { makeGraph, SHAPES, type Shape } from "./graphs.js";
-import { target } from "./engine.js";
+import { smallTarget, target, useMainTarget } from "./engine.js";
 import { ALLOC_NODE_FLAGS, machine, WARM_UP_SIZE } from "./measure.js";
 import { measureHeap, runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
 import {
@@ -68,6 +70,7 @@ console.error(`machine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, N
 
 const results: Result[] = [];
 for (const size of [...sizes].sort((a, b) => a - b)) {
+  if (size >= 100_000) useMainTarget();
   for (const shape of shapes) {
     const graph = makeGraph(shape, size);
     for (const stopTimeout of stopTimeouts) {
@@ -96,7 +99,7 @@ const seconds = Math.round((Date.now() - started) / 1000);
 
 console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB RAM, Node ${host.node} (V8 ${host.v8}), ${host.platform}`);
 console.log(`Runs: median of ${sizes.map((n) => `${runsFor(n)} at ${n}`).join(", ")} per row; install order ${order}; ${gc} GC before each phase; ${seconds} s in all; 1-minute load average at start ${host.loadAverage}.\n`);
-console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : target === "src" ? "the sources through tsx (BENCH_TARGET=src)" : `the build in ${target} (BENCH_TARGET)`}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.\n`);
+console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : target === "src" ? "the sources through tsx (BENCH_TARGET=src)" : `the build in ${target} (BENCH_TARGET)`}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.${smallTarget === undefined ? "" : ` Cells below 100k: the build in ${smallTarget} (BENCH_TARGET_SMALL).`}\n`);
 console.log(mainTable(main));
 console.log("\nTime per manifold across sizes:\n");
 console.log(scalingTable(main));
@@ -115,6 +118,7 @@ if (values.out !== "") {
     commit: commit(),
     machine: host,
     target,
+    smallTarget,
     options: { sizes, shapes, runs, stopTimeouts, order, gc, allocRuns },
     seconds,
     targets,
@@ -138,7 +142,9 @@ function measureAllocation(): AllocReport | undefined {
   const size = Math.max(...sizes);
   const args = [...ALLOC_NODE_FLAGS, "--import", "tsx", script, `--size=${size}`, `--shapes=${shapes.join(",")}`, `--runs=${allocRuns}`, "--json"];
   console.error(`\nallocation: node ${args.join(" ")}`);
-  const child = spawnSync(process.execPath, args, { cwd: root, env: process.env, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+  // Without BENCH_TARGET_SMALL: alloc.ts measures the largest size, with the main build.
+  const env = { ...process.env, BENCH_TARGET_SMALL: undefined };
+  const child = spawnSync(process.execPath, args, { cwd: root, env, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
   if (child.status !== 0) {
     console.error(`allocation: bench/alloc.ts failed (${child.error?.message ?? `exit ${child.status ?? child.signal}`}); no allocation figures`);
     return undefined;
