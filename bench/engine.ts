@@ -22,7 +22,7 @@ export const target: string = process.env.BENCH_TARGET ?? "dist";
  * below 100,000 manifolds with that build and switches to `target` for the
  * 100k cells (see {@link useMainTarget}). A copy of the same build there is
  * the experiment that shows what the smaller cells leave behind in the
- * engine's compiled code (bench/README.md, "Last full run").
+ * engine's compiled code (bench/README.md, "The full run's 100k cells").
  */
 export const smallTarget: string | undefined = process.env.BENCH_TARGET_SMALL;
 
