@@ -824,7 +824,7 @@ export class EngineLoop {
 
   #armStuck(node: ManifoldNode): void {
     if (this.#deadlines.hasStop(node) || node.stuck || this.#lifecycle === Lifecycle.Stopped) return;
-    const timeout = node.manifold.stopTimeout ?? this.#config.stopTimeout;
+    const timeout = node.stopTimeout ?? this.#config.stopTimeout;
     if (timeout <= 0) return;
     this.#deadlines.addStop(node, timeout);
   }

@@ -124,6 +124,8 @@ class RareFields {
   supervision: SupervisionRecord | undefined = undefined;
   /** Failures since the last reset of backoff (schedule.ts), when more than one (0 and 1 are a bit of the node). */
   recentErrors = 0;
+  /** Its manifold's `stopTimeout`, as checked at install. */
+  stopTimeout: number | undefined = undefined;
 }
 
 /** @internal */
@@ -197,6 +199,14 @@ export class ManifoldNode {
     this.post = post;
     this.since = since;
     if (inputs.length > 16) (this.#rare ??= new RareFields()).inputIndex = new Map(inputs.map((input, i) => [input, i]));
+    // Read at install, where it was checked (a later change to the manifold could make it invalid). In
+    // the rare record, so a node without one costs nothing (a kill reads it per worker: no faster, measured).
+    if (manifold.stopTimeout !== undefined) (this.#rare ??= new RareFields()).stopTimeout = manifold.stopTimeout;
+  }
+
+  /** Its manifold's `stopTimeout` as it was at install; undefined: the engine's. */
+  get stopTimeout(): number | undefined {
+    return this.#rare?.stopTimeout;
   }
 
   // The packed fields (#bits).

@@ -4,7 +4,7 @@
  * when the context expires, and the resource log of the last start attempt.
  */
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { errorIs, manifold, MissingError, resource, valueWorker, type Engine, type StartContext } from "../src/index.js";
+import { errorIs, manifold, MissingError, resource, valueWorker, type Engine, type StartContext, type Worker } from "../src/index.js";
 import { deferred, entry, failOnUnhandledRejections, makeEngine, settle, stop, TestWorker, thrownBy, valueManifold } from "./fixtures.js";
 
 failOnUnhandledRejections();
@@ -227,6 +227,40 @@ describe("the snapshot is taken when the start function is called (rule 2)", () 
     await settle();
     expect(observed[0]).toBe(false);
     expect(observed[1]).toBeInstanceOf(MissingError);
+    await stop(engine);
+  });
+});
+
+describe("an input's output", () => {
+  it("is called with its manifold as `this`, from a synchronous start and from a snapshot alike", async () => {
+    const { engine } = makeEngine();
+    // A class instance: its methods and private state are not fields of the manifold.
+    class Db {
+      readonly inputs = [];
+      readonly #prefix = "db:";
+      start(): Worker & { value: string } {
+        return valueWorker("x");
+      }
+      output(worker: { value: string }): string {
+        return this.#prefix + worker.value; // throws a TypeError unless `this` is the Db
+      }
+    }
+    engine.install("db", new Db());
+    const gate = deferred();
+    const seen: unknown[] = [];
+    engine.install("sync", { inputs: ["db"], start: (context) => (seen.push(context.getResource("db")), valueWorker(0)) });
+    engine.install("async", {
+      inputs: ["db"],
+      start: async (context) => {
+        await gate.promise; // past its first turn: getResource reads the snapshot
+        seen.push(context.getResource("db"));
+        return valueWorker(0);
+      },
+    });
+    await settle();
+    gate.resolve();
+    await settle();
+    expect(seen).toEqual(["db:x", "db:x"]);
     await stop(engine);
   });
 });

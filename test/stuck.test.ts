@@ -16,6 +16,7 @@ import {
 } from "../src/index.js";
 import {
   deferred,
+  entry,
   failOnUnhandledRejections,
   iso,
   killAndSettle,
@@ -152,6 +153,25 @@ describe("stopTimeout: engine default, engine setting, per-manifold override", (
     await clock.advance(1);
     expect(stuck()).toEqual(["longer", "plain", "shorter"]);
     expectShutdownTimeout(outcome, clock, ["longer", "plain", "shorter"]);
+  });
+
+  it("reads a manifold's stopTimeout at install: changing the manifold afterwards changes nothing (as Juju, which copies it)", async () => {
+    const { clock, engine } = makeEngine({ stopTimeout: 500 });
+    const changed = testWorkers([], { stopOnKill: false }, { stopTimeout: 100 });
+    const added = testWorkers([], { stopOnKill: false });
+    engine.installAll({ changed: changed.manifold, added: added.manifold });
+    await settle();
+    // Neither the per-manifold value nor its absence can be changed behind the engine's back (nor made invalid).
+    Object.assign(changed.manifold, { stopTimeout: -1 });
+    Object.assign(added.manifold, { stopTimeout: 50 });
+    const outcome = await killAndSettle(engine);
+    expect(clock.pending.map((timer) => timer.delay)).toEqual([100]);
+    await clock.advance(100);
+    expect(entry(engine, "changed").stuck).toBe(true);
+    expect(entry(engine, "added").stuck).toBeUndefined();
+    await clock.advance(400);
+    expect(entry(engine, "added").stuck).toBe(true);
+    expectShutdownTimeout(outcome, clock, ["added", "changed"]);
   });
 
   it("stopTimeout 0 on the engine waits forever: no stuck timer, wait() settles only when the worker stops", async () => {
