@@ -17,6 +17,10 @@
  *   --gc=full                   the GC before each timed phase: full (no phase pays for
  *                               another's garbage, but small graphs run partly unoptimised)
  *                               or minor (code stays optimised); see scenarios.ts
+ *   --resident=engine           engine: keep one small engine of the build running for the whole
+ *                               run, as a daemon does, so that the full GC before each phase
+ *                               leaves the engine's classes and optimised code alone; none: no
+ *                               such engine (see resident.ts)
  *   --alloc-runs=3              runs of bench/alloc.ts (allocation per install, start and
  *                               restart), spawned at the end at the largest size with the
  *                               node flags it needs; 0 skips it
@@ -33,6 +37,7 @@ import { parseArgs } from "node:util";
 import { makeGraph, SHAPES, type Shape } from "./graphs.js";
 import { smallTarget, target, useMainTarget } from "./engine.js";
 import { ALLOC_NODE_FLAGS, machine, WARM_UP_SIZE } from "./measure.js";
+import { startResident } from "./resident.js";
 import { measureHeap, runOnce, type RunFigures, type RunOptions } from "./scenarios.js";
 import {
   allocTable, checkTargets, fmtMs, mainTable, scalingTable, summarize, targetList, timerTable, type AllocReport, type Result,
@@ -46,6 +51,7 @@ const { values } = parseArgs({
     "stop-timeouts": { type: "string", default: "30000,0" },
     order: { type: "string", default: "topo" },
     gc: { type: "string", default: "full" },
+    resident: { type: "string", default: "engine" },
     "alloc-runs": { type: "string", default: "3" },
     out: { type: "string", default: "bench/results.json" },
   },
@@ -63,14 +69,26 @@ const order = values.order;
 if (order !== "topo" && order !== "reverse") fail(`--order must be topo or reverse (got ${order})`);
 const gc = values.gc;
 if (gc !== "full" && gc !== "minor") fail(`--gc must be full or minor (got ${gc})`);
+const residentKind = values.resident;
+if (residentKind !== "engine" && residentKind !== "none") fail(`--resident must be engine or none (got ${residentKind})`);
 
 const host = machine();
 const started = Date.now();
 console.error(`machine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, Node ${host.node}, load ${host.loadAverage}`);
 
+let resident = residentKind === "engine" ? await startResident() : undefined;
+let onMainTarget = smallTarget === undefined;
 const results: Result[] = [];
 for (const size of [...sizes].sort((a, b) => a - b)) {
-  if (size >= 100_000) useMainTarget();
+  if (size >= 100_000 && !onMainTarget) {
+    useMainTarget();
+    onMainTarget = true;
+    // The resident engine is of the build measured: from now on, the main one.
+    if (resident !== undefined) {
+      await resident.stop();
+      resident = await startResident();
+    }
+  }
   for (const shape of shapes) {
     const graph = makeGraph(shape, size);
     for (const stopTimeout of stopTimeouts) {
@@ -92,6 +110,7 @@ for (const size of [...sizes].sort((a, b) => a - b)) {
   }
 }
 
+await resident?.stop();
 const alloc = measureAllocation();
 const main = results.filter((r) => r.stopTimeout === stopTimeouts[0]);
 const targets = checkTargets(main, results, alloc);
@@ -99,7 +118,7 @@ const seconds = Math.round((Date.now() - started) / 1000);
 
 console.log(`\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB RAM, Node ${host.node} (V8 ${host.v8}), ${host.platform}`);
 console.log(`Runs: median of ${sizes.map((n) => `${runsFor(n)} at ${n}`).join(", ")} per row; install order ${order}; ${gc} GC before each phase; ${seconds} s in all; 1-minute load average at start ${host.loadAverage}.\n`);
-console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : target === "src" ? "the sources through tsx (BENCH_TARGET=src)" : `the build in ${target} (BENCH_TARGET)`}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.${smallTarget === undefined ? "" : ` Cells below 100k: the build in ${smallTarget} (BENCH_TARGET_SMALL).`}\n`);
+console.log(`Engine: ${target === "dist" ? "the built package (dist/)" : target === "src" ? "the sources through tsx (BENCH_TARGET=src)" : `the build in ${target} (BENCH_TARGET)`}; config: errorDelay 0, bounceDelay 0, jitter 0, stopTimeout ${stopTimeouts[0]}.${smallTarget === undefined ? "" : ` Cells below 100k: the build in ${smallTarget} (BENCH_TARGET_SMALL).`} ${residentKind === "engine" ? "A resident engine of the same build (300 manifolds) ran throughout (--resident=engine; see bench/resident.ts)." : "No resident engine (--resident=none): each full GC found no engine alive."}\n`);
 console.log(mainTable(main));
 console.log("\nTime per manifold across sizes:\n");
 console.log(scalingTable(main));
@@ -119,7 +138,7 @@ if (values.out !== "") {
     machine: host,
     target,
     smallTarget,
-    options: { sizes, shapes, runs, stopTimeouts, order, gc, allocRuns },
+    options: { sizes, shapes, runs, stopTimeouts, order, gc, resident: residentKind, allocRuns },
     seconds,
     targets,
     results,
