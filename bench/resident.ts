@@ -14,10 +14,11 @@
  *
  * Measured (`--sizes=1000,10000 --runs=2`, one process each, alternating,
  * 2026-12-02): the 10k cold start took 53 to 58 ms with a resident engine
- * against 110 to 217 ms without (chain), 52 to 56 ms against 127 to 177 ms
+ * against 117 to 154 ms without (chain), 52 to 56 ms against 127 to 141 ms
  * (fan-out), 79 to 95 ms against 153 to 184 ms (layered). Keeping the
  * workload's objects alive instead (its workers, no engine) changed
- * nothing: it is the engine's own classes.
+ * nothing: it is the engine's own classes (bench/README.md, "The resident
+ * engine").
  *
  * It is the build under test (see engine.ts), holds the same workload as
  * the measured engines on a small layered graph, all running, plus one

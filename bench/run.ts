@@ -15,8 +15,8 @@
  *   --order=topo                install order: topo (inputs first) or reverse (dependents
  *                               first, so rule 9 has to hold every start back)
  *   --gc=full                   the GC before each timed phase: full (no phase pays for
- *                               another's garbage, but small graphs run partly unoptimised)
- *                               or minor (code stays optimised); see scenarios.ts
+ *                               another's garbage, but small graphs may run partly
+ *                               unoptimised) or minor (code stays optimised); see scenarios.ts
  *   --resident=engine           engine: keep one small engine of the build running for the whole
  *                               run, as a daemon does, so that the full GC before each phase
  *                               leaves the engine's classes and optimised code alone; none: no

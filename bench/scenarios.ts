@@ -13,9 +13,11 @@
  *   garbage, then a pause while V8 finishes sweeping in the background
  *   (`collectAndSweep`: otherwise the phase shares the cores with it, and
  *   waits for it in its first scavenge). It
- *   also throws away optimised code that referred to objects it freed, so
- *   at small N a phase runs partly unoptimised: a 1,000-manifold cold start
- *   then takes several times longer per manifold than at 100,000.
+ *   also throws away optimised code that referred to objects it freed; with
+ *   no engine alive (`--resident=none`) that is all the code compiled for
+ *   the engine's records, and at small N a phase runs partly unoptimised:
+ *   a 1,000-manifold cold start then takes several times longer per
+ *   manifold than at 100,000 (see resident.ts).
  * - `minor`: a scavenge only, which keeps optimised code, as in a process
  *   that has been running a while; but the old garbage of earlier phases and
  *   runs is then collected whenever V8 decides, often inside a later phase.

@@ -79,11 +79,13 @@ export interface StartContext<I extends InputName = InputName> {
  * `W` is the worker type, `T` what dependents get, `I` the type of the
  * declared inputs (see {@link StartContext}); {@link manifold} infers all three.
  *
- * The engine checks a manifold when it is installed and takes `inputs`,
- * `stopTimeout` and the supervision options then (Juju copies a manifold at
- * install): changing them on the object later changes nothing. To change a
- * manifold, install a new object (`engine.apply` replaces it). `start`,
- * `output` and `filter` are called as methods of the object installed.
+ * Treat a manifold as read-only once installed. The engine checks it at
+ * install and takes `inputs` and `stopTimeout` then (Juju copies a manifold
+ * at install), so changing those on the object later changes nothing;
+ * `engine.apply` compares the objects it is given with the installed ones.
+ * To change a manifold, install a new object (`apply` replaces it).
+ * `start`, `output` and `filter` are called as methods of the object
+ * installed (`this` is that object).
  */
 export interface Manifold<W extends Worker = Worker, T = unknown, I extends InputName = InputName> {
   /** Names of the manifolds this one may use. The worker is started whether or not they are running. */
