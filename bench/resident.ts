@@ -12,13 +12,9 @@
  * engine keeps those classes alive. With `--resident=none` the benchmark
  * measures that case anyway (every figure before this option was).
  *
- * Measured (`--sizes=1000,10000 --runs=2`, one process each, alternating,
- * 2026-12-02): the 10k cold start took 53 to 58 ms with a resident engine
- * against 117 to 154 ms without (chain), 52 to 56 ms against 127 to 141 ms
- * (fan-out), 79 to 95 ms against 153 to 184 ms (layered). Keeping the
- * workload's objects alive instead (its workers, no engine) changed
- * nothing: it is the engine's own classes (bench/README.md, "The resident
- * engine").
+ * With one, the 10k cold start took about half as long; keeping only the
+ * workload's objects alive changed nothing, so it is the engine's own
+ * classes (figures in bench/README.md, "The resident engine").
  *
  * It is the build under test (see engine.ts), holds the same workload as
  * the measured engines on a small layered graph, all running, plus one

@@ -199,8 +199,8 @@ export class ManifoldNode {
     this.post = post;
     this.since = since;
     if (inputs.length > 16) (this.#rare ??= new RareFields()).inputIndex = new Map(inputs.map((input, i) => [input, i]));
-    // Read at install, where it was checked (a later change to the manifold could make it invalid). In
-    // the rare record, so a node without one costs nothing (a kill reads it per worker: no faster, measured).
+    // Taken at install, just after checkManifold checked it, so a later change to the manifold (even to an
+    // invalid value) changes nothing. In the rare record: a node without one pays no field for it (8 B).
     if (manifold.stopTimeout !== undefined) (this.#rare ??= new RareFields()).stopTimeout = manifold.stopTimeout;
   }
 
