@@ -42,6 +42,7 @@
  */
 import { Chunked } from "./chunked.js";
 import type { Clock } from "./config.js";
+import { keepShape } from "./shapes.js";
 
 /** What a deadline of the heap is for: a worker's heartbeat, a quarantine probe that must run long enough. @internal */
 export type DeadlineKind = "heartbeat" | "probe";
@@ -472,3 +473,6 @@ class DeadlineHeap<T> {
     return heap;
   }
 }
+
+// A stop-deadline queue exists only while workers are being stopped (shapes.ts).
+keepShape(new StopQueue(0));

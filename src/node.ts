@@ -18,6 +18,7 @@ import type { AttemptMessage } from "./start-attempt.js";
 import type { StartAttempt } from "./start-context.js";
 import type { SupervisionRecord } from "./supervision.js";
 import type { Worker } from "./workers.js";
+import { keepShape } from "./shapes.js";
 
 /** @internal */
 export type Phase = "idle" | "delayed" | "ready" | "blocked" | "starting" | "running" | "stopping";
@@ -401,3 +402,6 @@ export class ManifoldNode {
     }
   }
 }
+
+// Rare fields exist only on nodes that failed, are being stopped, or use a rare feature (shapes.ts).
+keepShape(new RareFields());

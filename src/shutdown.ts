@@ -11,6 +11,7 @@
 import { ShutdownTimeoutError, toError } from "./errors.js";
 import { Chunked } from "./chunked.js";
 import type { ManifoldNode } from "./node.js";
+import { keepShape } from "./shapes.js";
 
 /**
  * The order of one shutdown (or one apply's stops): for each node, how many
@@ -129,3 +130,6 @@ export function shutdownOutcome(stuck: string[], worst: Error | undefined, filte
   }
   return error === undefined || error === null ? undefined : toError(error, "EngineConfig.filter");
 }
+
+// A shutdown order exists only while the engine (or an apply) stops workers (shapes.ts).
+keepShape(new ShutdownOrder(0));
