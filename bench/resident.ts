@@ -9,7 +9,8 @@
  * records, and V8 throws away the optimised code compiled for them
  * ("weak objects" deoptimisations): each phase then starts partly
  * unoptimised. A process that runs an engine never gets there, since its
- * engine keeps those classes alive. With `--resident=none` the benchmark
+ * engine keeps those classes alive (and, for the records that exist only
+ * while something happens, the engine keeps one of each: src/shapes.ts). With `--resident=none` the benchmark
  * measures that case anyway (every figure before this option was).
  *
  * With one, the 10k cold start took about half as long; keeping only the

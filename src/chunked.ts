@@ -1,5 +1,3 @@
-import { keepShape } from "./shapes.js";
-
 /**
  * A list that grows in fixed chunks instead of one array.
  *
@@ -58,6 +56,3 @@ export class Chunked<T> {
 const SHIFT = 12;
 export const CHUNK = 1 << SHIFT;
 const MASK = CHUNK - 1;
-
-// Its map, and the code of the stop deadlines and shutdown orders that use it, outlive a full GC (shapes.ts).
-keepShape(new Chunked<unknown>());

@@ -474,5 +474,5 @@ class DeadlineHeap<T> {
   }
 }
 
-// A stop-deadline queue exists only while workers are being stopped (shapes.ts).
+// A stop-deadline queue (and its three `Chunked` lists) exists only while workers are being stopped (shapes.ts).
 keepShape(new StopQueue(0));

@@ -14,9 +14,15 @@
  * maps and so that code: bench/README.md ("Kept shapes") has the figures.
  * @internal
  */
-const kept: object[] = [];
+const kept: object[] = ((globalThis as Record<symbol, object[] | undefined>)[Symbol.for("manifold-engine.kept-shapes")] ??= []);
 
-/** Keeps `example`, a record of a kind the engine makes only now and then, alive for the life of the process (see above). @internal */
+/**
+ * Keeps `example`, a record of a kind the engine makes only now and then, alive for the life of the process (see above).
+ * A new kind of record that a hot path makes only while something happens needs a call too, next to its class.
+ * (The list hangs on `globalThis`, so that no bundler can drop these calls as having no effect: the package says
+ * `"sideEffects": false`.)
+ * @internal
+ */
 export function keepShape(example: object): void {
   kept.push(example);
 }
