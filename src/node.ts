@@ -403,5 +403,5 @@ export class ManifoldNode {
   }
 }
 
-// Rare fields exist only on nodes that failed, are being stopped, or use a rare feature (shapes.ts).
+// Rare fields exist only on nodes that failed, wait on a restart timer or an uninstall, or use a rare feature (shapes.ts).
 keepShape(new RareFields());

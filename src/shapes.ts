@@ -7,7 +7,7 @@
  * kind is alive, a full GC frees its map and throws away every function
  * optimised for it. Some records exist only while something happens: a
  * shutdown's order and its stop deadlines, the rare fields of a node that
- * failed or is being stopped. A long-running engine mostly has none of them,
+ * failed or waits on a restart timer or an uninstall. A long-running engine mostly has none of them,
  * so the first shutdown, bounce or failure after each full GC ran the code
  * that handles it unoptimised again, and its feedback had to be gathered
  * afresh. One record of each kind, made when the module loads, keeps their
