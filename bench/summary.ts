@@ -179,7 +179,10 @@ export function checkTargets(main: readonly Result[], all: readonly Result[], al
   targets.push({
     name: `cold start within ${fmtRatio(HANDWRITTEN_RATIO_LARGE)} the hand-written start at 100k, ${fmtRatio(HANDWRITTEN_RATIO_SMALL)} at smaller sizes`,
     met: main.length > 0 && main.every((r) => r.figures.coldStartMs <= handRatio(r) * r.figures.handwrittenMs),
-    detail: main.map((r) => `${label(r)} ${fmtRatio(r.figures.coldStartMs / r.figures.handwrittenMs)}`).join(", "),
+    // The reference beside each: where it too is over the ratio, no engine keeping the contract meets it in this run.
+    detail: main
+      .map((r) => `${label(r)} ${fmtRatio(r.figures.coldStartMs / r.figures.handwrittenMs)} (reference ${fmtRatio(r.figures.referenceMs / r.figures.handwrittenMs)})`)
+      .join(", "),
   });
 
   if (layered !== undefined) {
@@ -204,7 +207,13 @@ export function checkTargets(main: readonly Result[], all: readonly Result[], al
   targets.push({
     name: `kill + wait within ${fmtRatio(STOP_RATIO)} the hand-written reverse-layer stop at 100k`,
     met: large.length > 0 && large.every((r) => r.figures.killMs <= STOP_RATIO * r.figures.handwrittenStopMs),
-    detail: large.length === 0 ? "not measured (run with --sizes including 100000)" : large.map((r) => `${r.shape} ${fmtRatio(r.figures.killMs / r.figures.handwrittenStopMs)}`).join(", "),
+    // The reference's stop beside each: the contract's order (dependents before inputs) alone, with nothing else an engine does.
+    detail:
+      large.length === 0
+        ? "not measured (run with --sizes including 100000)"
+        : large
+            .map((r) => `${r.shape} ${fmtRatio(r.figures.killMs / r.figures.handwrittenStopMs)} (reference stop ${fmtRatio(r.figures.referenceStopMs / r.figures.handwrittenStopMs)})`)
+            .join(", "),
   });
 
   const allocated = alloc?.results ?? [];

@@ -179,7 +179,7 @@ export class EngineLoop {
 
   /** Adds one manifold; it starts at once (via the ready queue). */
   install(checked: CheckedManifold): void {
-    this.#refuseIfStopping(() => `manifold ${quote(checked.name)}`);
+    if (this.stopping) this.#refuseInstall(`manifold ${quote(checked.name)}`);
     const now = this.#config.clock.now();
     this.#gotInstalled(this.#addNode(checked, now), now);
     this.#generation++;
@@ -187,7 +187,7 @@ export class EngineLoop {
 
   /** Adds every manifold or none; each starts at once (via the ready queue). */
   installBatch(batch: readonly CheckedManifold[]): void {
-    this.#refuseIfStopping(() => (batch.length === 1 ? `manifold ${quote((batch[0] as CheckedManifold).name)}` : `${batch.length} manifolds`));
+    if (this.stopping) this.#refuseInstall(batch.length === 1 ? `manifold ${quote((batch[0] as CheckedManifold).name)}` : `${batch.length} manifolds`);
     const now = this.#config.clock.now();
     const added: ManifoldNode[] = [];
     try {
@@ -200,9 +200,13 @@ export class EngineLoop {
     this.#generation++;
   }
 
-  #refuseIfStopping(what: () => string): void {
-    if (this.#lifecycle === Lifecycle.Running) return;
-    throw new EngineStoppedError(`cannot install ${what()}: the engine is stopping or stopped`);
+  /**
+   * The error for an install once the engine is stopping. Callers check
+   * `stopping` first and build `what` only then: a closure for it cost an
+   * allocation per install (about 50 B, layered 100k).
+   */
+  #refuseInstall(what: string): never {
+    throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);
   }
 
   /**
@@ -298,7 +302,7 @@ export class EngineLoop {
     restart: readonly ManifoldNode[],
     batch: readonly CheckedManifold[],
   ): { stopped: Promise<void>; stoppedOrStuck: Promise<void> } {
-    this.#refuseIfStopping(() => "the desired manifolds");
+    if (this.stopping) this.#refuseInstall("the desired manifolds");
     // Counted while the removed nodes are still in the graph: who must stop before whom.
     const changed = new Set<ManifoldNode>([...remove, ...restart]);
     const order = new ShutdownOrder(this.#nextId, changed);

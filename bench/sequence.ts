@@ -1,0 +1,191 @@
+/**
+ * The small graphs' cold start with nothing else in the process (issue 16):
+ *
+ *   npm run bench:sequence [-- --shapes=chain,fanout,layered --sizes=1000,10000 --rounds=25 --processes=2]
+ *
+ * Why: `run.ts` times, in one process, each engine's whole life (cold start,
+ * `report()`, root bounce, uninstall and reinstall, kill) and then the floor,
+ * the reference and the hand-written start and stop. At 1,000 and 10,000
+ * manifolds a cold start takes milliseconds, and what ran before it in the
+ * process (which code V8 has optimised, for which hidden classes, and what
+ * the last full GC threw away) moves it by as much as the engine's own work:
+ * both the engine's cold start and the hand-written one. This script leaves
+ * out everything but the two cold starts, so that the engine/hand-written
+ * ratio can be read without the rest of the run.
+ *
+ * Each cell (shape and size) runs in child processes of its own
+ * (`--processes`, one after the other), each with the resident engine
+ * (resident.ts), for `--rounds` rounds plus one warm-up round that is not
+ * counted. A round, each timed phase after a full GC and the wait for V8's
+ * sweeping (`collectAndSweep`), as in run.ts:
+ * 1. a new engine, configured as run.ts configures it (restart delays 0, the
+ *    counting clock, `metrics.recordStart`), installs the graph in index
+ *    order: timed from the first install until every worker has started;
+ * 2. kill + wait (untimed);
+ * 3. the hand-written start (handwritten.ts): timed until it resolves;
+ * 4. its stop (untimed).
+ * Each process prints the medians of its rounds and engine/hand-written.
+ * Progress goes to stderr, the table to stdout as markdown.
+ */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Engine } from "./engine.js";
+import { makeGraph, SHAPES, type Shape } from "./graphs.js";
+import { startByHand, stopByHand } from "./handwritten.js";
+import { collectAndSweep, CountingClock, deadline, machine, median, now } from "./measure.js";
+import { runReference, stopReference } from "./reference.js";
+import { startResident } from "./resident.js";
+import { makeManifolds, Probe } from "./workload.js";
+
+const { values } = parseArgs({
+  options: {
+    shapes: { type: "string", default: SHAPES.join(",") },
+    sizes: { type: "string", default: "1000,10000" },
+    rounds: { type: "string", default: "" },
+    processes: { type: "string", default: "2" },
+    /** Internal: run one cell in this process and print its figures as JSON. */
+    cell: { type: "string" },
+  },
+});
+
+/** What one process measured for one cell: ms, medians over its rounds. */
+interface CellFigures {
+  engineMs: number;
+  referenceMs: number;
+  handwrittenMs: number;
+}
+
+/** Rounds per process: enough for a stable median without making the 10k cells slow. */
+function roundsFor(size: number): number {
+  if (values.rounds !== "") return positiveInteger(values.rounds, "--rounds");
+  return size <= 1_000 ? 25 : 10;
+}
+
+function positiveInteger(text: string, option: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${option} must be a positive integer (got ${JSON.stringify(text)})`);
+  return value;
+}
+
+const STOP_TIMEOUT = 30_000;
+
+async function engineColdStart(shape: Shape, size: number): Promise<number> {
+  const graph = makeGraph(shape, size);
+  const probe = new Probe(size);
+  const manifolds = makeManifolds(graph, probe);
+  const engine = new Engine({
+    errorDelay: 0,
+    bounceDelay: 0,
+    jitter: 0,
+    stopTimeout: STOP_TIMEOUT,
+    clock: new CountingClock(STOP_TIMEOUT),
+    metrics: probe.metrics,
+  });
+  await collectAndSweep();
+  const t0 = now();
+  for (const name of graph.names) engine.install(name, manifolds[name] as NonNullable<(typeof manifolds)[string]>);
+  const end = await deadline(probe.started.reach(size), "cold start");
+  engine.kill();
+  await deadline(engine.wait(), "kill + wait");
+  return end - t0;
+}
+
+async function referenceStart(shape: Shape, size: number): Promise<number> {
+  const graph = makeGraph(shape, size);
+  const manifolds = makeManifolds(graph, new Probe(size));
+  await collectAndSweep();
+  const t0 = now();
+  const state = await deadline(runReference(graph, manifolds), "reference start");
+  const ms = now() - t0;
+  await deadline(stopReference(state, STOP_TIMEOUT), "reference stop");
+  return ms;
+}
+
+async function handwrittenStart(shape: Shape, size: number): Promise<number> {
+  const graph = makeGraph(shape, size);
+  const manifolds = makeManifolds(graph, new Probe(size));
+  await collectAndSweep();
+  const t0 = now();
+  const started = await deadline(startByHand(graph, manifolds), "hand-written start");
+  const ms = now() - t0;
+  await deadline(stopByHand(started), "hand-written stop");
+  return ms;
+}
+
+async function runCell(shape: Shape, size: number): Promise<CellFigures> {
+  const resident = await startResident();
+  const engine: number[] = [];
+  const reference: number[] = [];
+  const handwritten: number[] = [];
+  const rounds = roundsFor(size);
+  for (let round = 0; round <= rounds; round++) {
+    const engineMs = await engineColdStart(shape, size);
+    const referenceMs = await referenceStart(shape, size);
+    const handwrittenMs = await handwrittenStart(shape, size);
+    if (round === 0) continue; // the warm-up
+    engine.push(engineMs);
+    reference.push(referenceMs);
+    handwritten.push(handwrittenMs);
+  }
+  await resident.stop();
+  return { engineMs: median(engine), referenceMs: median(reference), handwrittenMs: median(handwritten) };
+}
+
+function parseShape(text: string | undefined, option: string): Shape {
+  if (!SHAPES.includes(text as Shape)) throw new RangeError(`${option}: unknown shape ${JSON.stringify(text)} (the shapes are ${SHAPES.join(", ")})`);
+  return text as Shape;
+}
+
+function parseCell(text: string): { shape: Shape; size: number } {
+  const [shape, size] = text.split(":");
+  return { shape: parseShape(shape, "--cell"), size: positiveInteger(size ?? "", "--cell's size") };
+}
+
+/** Runs one cell in a child process (this script with --cell), with this process's Node flags. */
+function inChild(shape: Shape, size: number): CellFigures {
+  const script = fileURLToPath(import.meta.url);
+  const child = spawnSync(process.execPath, [...process.execArgv, script, `--cell=${shape}:${size}`], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    env: process.env,
+  });
+  if (child.status !== 0) throw new Error(`bench/sequence.ts: the child for ${shape} ${size} exited with ${child.status ?? child.signal}`);
+  return JSON.parse(child.stdout.trim().split("\n").pop() as string) as CellFigures;
+}
+
+function fmt(ms: number): string {
+  return ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
+}
+
+if (values.cell !== undefined) {
+  const { shape, size } = parseCell(values.cell);
+  console.log(JSON.stringify(await runCell(shape, size)));
+} else {
+  const shapes = values.shapes.split(",").map((shape) => parseShape(shape, "--shapes"));
+  const sizes = values.sizes.split(",").map((size) => positiveInteger(size, "--sizes"));
+  const processes = positiveInteger(values.processes, "--processes");
+  const host = machine();
+  console.error(`machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}, load ${host.loadAverage}`);
+  const rows: string[] = [];
+  for (const size of sizes) {
+    for (const shape of shapes) {
+      const figures: CellFigures[] = [];
+      for (let p = 1; p <= processes; p++) {
+        const f = inChild(shape, size);
+        console.error(`${shape} ${size} process ${p}/${processes}: engine ${fmt(f.engineMs)} ms, reference ${fmt(f.referenceMs)} ms, hand-written ${fmt(f.handwrittenMs)} ms`);
+        figures.push(f);
+      }
+      const cells = (pick: (f: CellFigures) => string): string => figures.map(pick).join(", ");
+      const ratio = (ms: (f: CellFigures) => number) => cells((f) => `${(ms(f) / f.handwrittenMs).toFixed(2)}x`);
+      rows.push(
+        `| ${shape} | ${size / 1000}k | ${cells((f) => fmt(f.engineMs))} | ${cells((f) => fmt(f.referenceMs))} | ${cells((f) => fmt(f.handwrittenMs))} | ` +
+          `${ratio((f) => f.engineMs)} | ${ratio((f) => f.referenceMs)} |`,
+      );
+    }
+  }
+  console.log(`\nCold starts alone (bench/sequence.ts): ${processes} process${processes === 1 ? "" : "es"} per cell, each the median of its rounds; load average at start ${host.loadAverage}.\n`);
+  console.log("| shape | N | engine cold start ms | reference start ms | hand-written start ms | engine/hand-written | reference/hand-written |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const row of rows) console.log(row);
+}
