@@ -252,12 +252,10 @@ export class Graph<N extends GraphNode> {
     if (slot === undefined) {
       slot = new Slot<N>(node.name);
       this.#slots.set(node.name, slot);
-    } else {
-      // Only a slot made before the install can have been absent (a new one has no dependents yet).
-      this.#absent.delete(slot);
     }
     slot.node = node;
     node.slot = slot;
+    this.#absent.delete(slot);
     node.inputSlots = this.#linkInputs(node, inputs);
     node.listIndex = this.#installed.length;
     this.#installed.push(node);

@@ -202,8 +202,8 @@ export class EngineLoop {
 
   /**
    * The error for an install once the engine is stopping. Callers check
-   * `stopping` first and build `what` only then: a closure for it cost an
-   * allocation per install (about 50 B, layered 100k).
+   * `stopping` first and build `what` only then: a closure for it cost up to
+   * 46 B per install (alloc.ts at 100k: 46 B fan-out, 5 B layered).
    */
   #refuseInstall(what: string): never {
     throw new EngineStoppedError(`cannot install ${what}: the engine is stopping or stopped`);

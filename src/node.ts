@@ -59,7 +59,7 @@ const RESTART_SHIFT = 3;
 const PHASES: readonly Phase[] = ["idle", "delayed", "ready", "blocked", "starting", "running", "stopping"];
 const REASONS: readonly RestartReason[] = ["none", "bounce", "input-changed", "failed"];
 const NO_NAMES: readonly string[] = Object.freeze([]);
-/** Until the graph links a node's inputs: shared, so a node costs no empty array of its own (16 B allocated). */
+/** Until the graph links a node's inputs: shared, so a node allocates no empty array of its own (alloc.ts at 100k: 33 to 35 B per install). */
 const NO_SLOTS: readonly never[] = Object.freeze([]);
 
 /** What a start attempt's resource log says when it asked for every input, in order, without error (the usual log): no list is kept. @internal */
