@@ -17,7 +17,7 @@
  * a target, no engine keeping the contract meets it in that setting.
  *
  * Each cell (shape and size) runs in child processes of its own
- * (`--processes`, one after the other: the same cell moves by up to 1.5x
+ * (`--processes`, one after the other: the same cell moves by up to 1.7x
  * from one process to the next), each with the resident engine
  * (resident.ts), for `--rounds` rounds (default 25 at 1k or less, 10 above)
  * plus one warm-up round that is not counted. A round, in this order, each
