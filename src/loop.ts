@@ -218,9 +218,9 @@ export class EngineLoop {
   }
 
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
-  #addNode({ name, manifold, inputs }: CheckedManifold, now: number): ManifoldNode {
+  #addNode({ name, manifold, inputs, stopTimeout }: CheckedManifold, now: number): ManifoldNode {
     this.#freezeCalling();
-    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, now - this.#epoch, this.#postAttempt);
+    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, stopTimeout, now - this.#epoch, this.#postAttempt);
     this.#graph.add(node, inputs);
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
     const defaults = this.#config.supervision;

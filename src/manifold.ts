@@ -175,6 +175,8 @@ export interface CheckedManifold {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly manifold: Manifold<any, any>;
   readonly inputs: readonly string[];
+  /** The manifold's `stopTimeout` as the check read it: read once, so a getter cannot hand the engine an unchecked value. */
+  readonly stopTimeout: number | undefined;
 }
 
 /** How messages name a manifold; built only when there is an error to report (checks run once per install). */
@@ -261,12 +263,13 @@ export function checkManifold(nameOrToken: unknown, candidate: unknown): Checked
   if (m.filter !== undefined && typeof m.filter !== "function") {
     throw new TypeError(`${label(name)}: filter must be a function when present (got ${describeValue(m.filter)})`);
   }
-  if (m.stopTimeout !== undefined && !(typeof m.stopTimeout === "number" && m.stopTimeout >= 0 && Number.isFinite(m.stopTimeout))) {
-    throw new TypeError(`${label(name)}: stopTimeout must be a finite number of milliseconds >= 0 (got ${describeValue(m.stopTimeout)})`);
+  const stopTimeout = m.stopTimeout;
+  if (stopTimeout !== undefined && !(typeof stopTimeout === "number" && stopTimeout >= 0 && Number.isFinite(stopTimeout))) {
+    throw new TypeError(`${label(name)}: stopTimeout must be a finite number of milliseconds >= 0 (got ${describeValue(stopTimeout)})`);
   }
   // Most manifolds set none of these: no label is built for them.
   if (m.heartbeatTimeout !== undefined || m.heartbeatAction !== undefined || m.restartLimit !== undefined || m.quarantineTime !== undefined) {
     checkSupervision(label(name), m);
   }
-  return { name, manifold: m as Manifold, inputs };
+  return { name, manifold: m as Manifold, inputs, stopTimeout };
 }

@@ -193,6 +193,7 @@ export class ManifoldNode {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     manifold: Manifold<any, any>,
     inputs: readonly string[],
+    stopTimeout: number | undefined,
     since: number,
     post: (message: AttemptMessage) => void,
   ) {
@@ -202,9 +203,9 @@ export class ManifoldNode {
     this.post = post;
     this.since = since;
     if (inputs.length > 16) (this.#rare ??= new RareFields()).inputIndex = new Map(inputs.map((input, i) => [input, i]));
-    // Taken at install, just after checkManifold checked it, so a later change to the manifold (even to an
-    // invalid value) changes nothing. In the rare record: a node without one pays no field for it (8 B).
-    if (manifold.stopTimeout !== undefined) (this.#rare ??= new RareFields()).stopTimeout = manifold.stopTimeout;
+    // The value checkManifold read and checked, so a later change to the manifold (even to an invalid
+    // value, or a getter's next answer) changes nothing. In the rare record: a node without one pays no field for it (8 B).
+    if (stopTimeout !== undefined) (this.#rare ??= new RareFields()).stopTimeout = stopTimeout;
   }
 
   /** Its manifold's `stopTimeout` as it was at install; undefined: the engine's. */

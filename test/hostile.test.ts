@@ -485,6 +485,39 @@ describe("configuration of the wrong type is a TypeError naming the field", () =
   });
 });
 
+// ------------------------------------------------------------------ fields read once
+
+describe("a manifold's stopTimeout is read once, by the install's check", () => {
+  it("a getter that answers a valid value first and NaN afterwards: the stuck-worker deadline uses the value checked", async () => {
+    const { engine, clock } = makeEngine({ stopTimeout: 60_000 });
+    const worker = new TestWorker("g", { stopOnKill: false });
+    let reads = 0;
+    engine.install("g", {
+      inputs: [],
+      start: () => worker,
+      get stopTimeout() {
+        reads++;
+        return reads === 1 ? 10 : Number.NaN;
+      },
+    });
+    await settle();
+    expect(entry(engine, "g").state).toBe("started");
+    engine.kill();
+    const stopped = engine.wait().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await settle();
+    await clock.advance(9);
+    expect(entry(engine, "g").stuck).toBeUndefined();
+    await clock.advance(1);
+    expect(entry(engine, "g").stuck).toBe(true);
+    expect(await stopped).toMatchObject({ name: "ShutdownTimeoutError", message: expect.stringMatching(/"g" did not stop within stopTimeout/) });
+    expect(reads).toBe(1);
+    worker.complete();
+  });
+});
+
 // ------------------------------------------------------------------ awkward names
 
 describe("names that are Object.prototype keys", () => {
