@@ -347,8 +347,8 @@ export function resolveConfig(config: EngineConfig | undefined): ResolvedConfig 
 
 /** The config's supervision defaults, checked; undefined when it sets none. */
 function supervisionDefaults(config: EngineConfig): SupervisionOptions | undefined {
-  checkSupervision("EngineConfig", config);
-  const { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime } = config;
+  const checked = checkSupervision("EngineConfig", config);
+  const { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime } = checked;
   if (heartbeatTimeout === undefined && heartbeatAction === undefined && restartLimit === undefined && quarantineTime === undefined) return undefined;
-  return { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime };
+  return checked;
 }

@@ -218,13 +218,16 @@ export class EngineLoop {
   }
 
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
-  #addNode({ name, manifold, inputs, stopTimeout }: CheckedManifold, now: number): ManifoldNode {
+  #addNode({ name, manifold, inputs, stopTimeout, supervision }: CheckedManifold, now: number): ManifoldNode {
     this.#freezeCalling();
     const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, stopTimeout, now - this.#epoch, this.#postAttempt);
     this.#graph.add(node, inputs);
-    // Only manifolds that ask for supervision (or an engine that defaults it) get a record.
+    // Only manifolds that ask for supervision (or an engine that defaults it) get a record now, with
+    // the options checked at install; a record made later needs none of the manifold's (supervisor.ts).
     const defaults = this.#config.supervision;
-    if (defaults !== undefined || (manifold.heartbeatTimeout ?? 0) > 0 || manifold.restartLimit !== undefined) this.#supervisor.supervise(node);
+    if (defaults !== undefined || (supervision?.heartbeatTimeout ?? 0) > 0 || supervision?.restartLimit !== undefined) {
+      this.#supervisor.supervise(node, supervision);
+    }
     return node;
   }
 

@@ -5,7 +5,7 @@
 import { CycleError, describeValue, quote } from "./errors.js";
 import { nameOf, type InputName, type Resource } from "./resource.js";
 import { didYouMean } from "./suggest.js";
-import { checkSupervision, SUPERVISION_KEYS, type HeartbeatAction, type RestartLimit } from "./supervision.js";
+import { checkSupervision, SUPERVISION_KEYS, type HeartbeatAction, type RestartLimit, type SupervisionOptions } from "./supervision.js";
 import type { Worker } from "./workers.js";
 
 /**
@@ -177,6 +177,8 @@ export interface CheckedManifold {
   readonly inputs: readonly string[];
   /** The manifold's `stopTimeout` as the check read it: read once, so a getter cannot hand the engine an unchecked value. */
   readonly stopTimeout: number | undefined;
+  /** Its supervision options as the check read them (see checkSupervision); undefined when it sets none. */
+  readonly supervision: SupervisionOptions | undefined;
 }
 
 /** How messages name a manifold; built only when there is an error to report (checks run once per install). */
@@ -268,8 +270,9 @@ export function checkManifold(nameOrToken: unknown, candidate: unknown): Checked
     throw new TypeError(`${label(name)}: stopTimeout must be a finite number of milliseconds >= 0 (got ${describeValue(stopTimeout)})`);
   }
   // Most manifolds set none of these: no label is built for them.
-  if (m.heartbeatTimeout !== undefined || m.heartbeatAction !== undefined || m.restartLimit !== undefined || m.quarantineTime !== undefined) {
-    checkSupervision(label(name), m);
-  }
-  return { name, manifold: m as Manifold, inputs, stopTimeout };
+  const supervision =
+    m.heartbeatTimeout !== undefined || m.heartbeatAction !== undefined || m.restartLimit !== undefined || m.quarantineTime !== undefined
+      ? checkSupervision(label(name), m)
+      : undefined;
+  return { name, manifold: m as Manifold, inputs, stopTimeout, supervision };
 }

@@ -61,12 +61,15 @@ export type QuarantineReport = {
 };
 
 /**
- * Checks the supervision options of `value` (a manifold or the config);
- * `where` names it in messages, e.g. `manifold "db"` or `EngineConfig`.
+ * Checks the supervision options of `value` (a manifold or the config) and
+ * returns what it checked: each field read once and `restartLimit` copied,
+ * so that a getter's next answer or a later change to the object cannot
+ * hand the engine an unchecked value. `where` names `value` in messages,
+ * e.g. `manifold "db"` or `EngineConfig`.
  * @throws TypeError naming the field and what it takes.
  * @internal
  */
-export function checkSupervision(where: string, value: SupervisionOptions): void {
+export function checkSupervision(where: string, value: SupervisionOptions): SupervisionOptions {
   const { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime } = value;
   if (heartbeatTimeout !== undefined && !(typeof heartbeatTimeout === "number" && Number.isFinite(heartbeatTimeout) && heartbeatTimeout >= 0)) {
     throw new TypeError(`${where}: heartbeatTimeout must be a finite number of milliseconds >= 0, or 0 for none (got ${describeValue(heartbeatTimeout)})`);
@@ -77,7 +80,7 @@ export function checkSupervision(where: string, value: SupervisionOptions): void
   if (quarantineTime !== undefined && !(typeof quarantineTime === "number" && Number.isFinite(quarantineTime) && quarantineTime >= 0)) {
     throw new TypeError(`${where}: quarantineTime must be a finite number of milliseconds >= 0, or 0 for "until released" (got ${describeValue(quarantineTime)})`);
   }
-  if (restartLimit === undefined) return;
+  if (restartLimit === undefined) return { heartbeatTimeout, heartbeatAction, restartLimit: undefined, quarantineTime };
   if (restartLimit === null || typeof restartLimit !== "object") {
     throw new TypeError(`${where}: restartLimit must be an object { count, within } (got ${describeValue(restartLimit)})`);
   }
@@ -88,6 +91,7 @@ export function checkSupervision(where: string, value: SupervisionOptions): void
   if (!(typeof within === "number" && Number.isFinite(within) && within > 0)) {
     throw new TypeError(`${where}: restartLimit.within must be a window in milliseconds > 0 (got ${describeValue(within)})`);
   }
+  return { heartbeatTimeout, heartbeatAction, restartLimit: { count, within }, quarantineTime };
 }
 
 /** A manifold's effective options: its own, else the engine's defaults. @internal */

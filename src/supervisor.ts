@@ -11,8 +11,11 @@ import type { ResolvedConfig } from "./config.js";
 import type { Deadline, Deadlines } from "./deadlines.js";
 import { EngineStoppedError, HeartbeatTimeoutError, quote } from "./errors.js";
 import type { ManifoldNode, RestartReason } from "./node.js";
-import { checkProgress, supervised, SupervisionRecord } from "./supervision.js";
+import { checkProgress, supervised, SupervisionRecord, type SupervisionOptions } from "./supervision.js";
 import type { TransitionObserver } from "./transitions.js";
+
+/** No supervision options: what a record made after install takes from its manifold. */
+const NO_OPTIONS: SupervisionOptions = Object.freeze({});
 
 /** The loop's actions the supervisor uses (the loop's own methods). @internal */
 export interface SupervisorHands {
@@ -41,9 +44,15 @@ export class Supervisor {
     this.#hands = hands;
   }
 
-  /** The node's supervision record, made on first need. */
-  supervise(node: ManifoldNode): SupervisionRecord {
-    return (node.supervision ??= new SupervisionRecord(supervised(node.manifold, this.#config.supervision ?? {})));
+  /**
+   * The node's supervision record, made on first need: at install with the
+   * manifold's own options as checked then (`own`), later with the engine's
+   * defaults alone. A manifold whose own options matter (a heartbeat timeout
+   * or a restart limit, or any option while the engine has defaults) got its
+   * record at install, so the live manifold is never read again.
+   */
+  supervise(node: ManifoldNode, own: SupervisionOptions = NO_OPTIONS): SupervisionRecord {
+    return (node.supervision ??= new SupervisionRecord(supervised(own, this.#config.supervision ?? NO_OPTIONS)));
   }
 
   /** A worker's heartbeat: O(1), allocation-free: one time written; the loop's deadline reads it. */

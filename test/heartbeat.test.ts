@@ -188,6 +188,29 @@ describe("heartbeatTimeout: a silent worker is killed as failed", () => {
     await stop(engine);
   });
 
+  it("uses the heartbeatTimeout checked at install: a getter is not read again, whatever it would answer", async () => {
+    const { engine, clock } = makeEngine(TIMING);
+    const worker = new TestWorker();
+    let reads = 0;
+    engine.install("gen", {
+      inputs: [],
+      start: () => worker,
+      get heartbeatTimeout() {
+        reads++;
+        return reads <= 2 ? 1000 : 1; // the install's check reads it twice (is it set? then its value)
+      },
+    });
+    await settle();
+    expect(entry(engine, "gen").state).toBe("started");
+    await clock.advance(999);
+    expect(worker.killed).toBe(false);
+    await clock.advance(1);
+    expect(worker.killed).toBe(true);
+    expect(entry(engine, "gen").error).toMatch(/heartbeatTimeout 1000 ms/);
+    expect(reads).toBe(2);
+    await stop(engine);
+  });
+
   it("with a HeartbeatTimeoutError that names the manifold, the timeout and the silence, through the manifold's filter and isFatal", async () => {
     const filtered: unknown[] = [];
     const judged: unknown[] = [];

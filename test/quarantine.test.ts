@@ -229,6 +229,29 @@ describe("restartLimit: a restart storm quarantines the manifold", () => {
     await stop(engine);
   });
 
+  it("takes the restartLimit checked at install: changing the object afterwards changes nothing", async () => {
+    const { engine, clock } = makeEngine(PLAIN);
+    const restartLimit = { count: 1, within: 60_000 };
+    const storm = failing(clock, { restartLimit });
+    engine.install("storm", storm.manifold);
+    restartLimit.count = 100; // a later change: the engine keeps what it checked
+    await clock.advance(1000);
+    expect(entry(engine, "storm").quarantined?.failures).toBe(2);
+    expect(storm.calls.length).toBe(2);
+    await stop(engine);
+  });
+
+  it("takes the engine's restartLimit as checked by new Engine: changing the object afterwards changes nothing", async () => {
+    const restartLimit = { count: 1, within: 60_000 };
+    const { engine, clock } = makeEngine({ ...PLAIN, restartLimit });
+    restartLimit.within = Number.NaN;
+    const storm = failing(clock);
+    engine.install("storm", storm.manifold);
+    await clock.advance(1000);
+    expect(entry(engine, "storm").quarantined?.failures).toBe(2);
+    await stop(engine);
+  });
+
   it("the engine's restartLimit applies to every manifold; a manifold's own overrides it", async () => {
     const { engine, clock } = makeEngine({ ...PLAIN, restartLimit: { count: 1, within: 60_000 } });
     const strict = failing(clock);
