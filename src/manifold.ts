@@ -80,8 +80,10 @@ export interface StartContext<I extends InputName = InputName> {
  * declared inputs (see {@link StartContext}); {@link manifold} infers all three.
  *
  * Treat a manifold as read-only once installed. The engine checks it at
- * install and takes `inputs` and `stopTimeout` then (Juju copies a manifold
- * at install), so changing those on the object later changes nothing;
+ * install and takes `inputs`, `stopTimeout` and the supervision options
+ * (`heartbeatTimeout`, `heartbeatAction`, `restartLimit`, `quarantineTime`)
+ * then, each read once (Juju copies a manifold at install), so changing
+ * those on the object later changes nothing;
  * `engine.apply` compares the objects it is given with the installed ones.
  * To change a manifold, install a new object (`apply` replaces it).
  * `start`, `output` and `filter` are called as methods of the object
