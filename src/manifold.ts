@@ -83,8 +83,10 @@ export interface StartContext<I extends InputName = InputName> {
  * install and takes `inputs`, `stopTimeout` and the supervision options
  * (`heartbeatTimeout`, `heartbeatAction`, `restartLimit`, `quarantineTime`)
  * then, each read once (Juju copies a manifold at install), so changing
- * those on the object later changes nothing;
- * `engine.apply` compares the objects it is given with the installed ones.
+ * those on the object later changes nothing for the engine. `engine.apply`
+ * compares the objects it is given with the installed objects, so an
+ * installed object changed in place can compare equal to a desired one
+ * while the engine still runs with what it took at install.
  * To change a manifold, install a new object (`apply` replaces it).
  * `start`, `output` and `filter` are called as methods of the object
  * installed (`this` is that object).
@@ -271,10 +273,11 @@ export function checkManifold(nameOrToken: unknown, candidate: unknown): Checked
   if (stopTimeout !== undefined && !(typeof stopTimeout === "number" && stopTimeout >= 0 && Number.isFinite(stopTimeout))) {
     throw new TypeError(`${label(name)}: stopTimeout must be a finite number of milliseconds >= 0 (got ${describeValue(stopTimeout)})`);
   }
-  // Most manifolds set none of these: no label is built for them.
+  // Each read once (a getter's next answer is never used). Most manifolds set none: no label is built for them.
+  const { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime } = m;
   const supervision =
-    m.heartbeatTimeout !== undefined || m.heartbeatAction !== undefined || m.restartLimit !== undefined || m.quarantineTime !== undefined
-      ? checkSupervision(label(name), m)
+    heartbeatTimeout !== undefined || heartbeatAction !== undefined || restartLimit !== undefined || quarantineTime !== undefined
+      ? checkSupervision(label(name), { heartbeatTimeout, heartbeatAction, restartLimit, quarantineTime })
       : undefined;
   return { name, manifold: m as Manifold, inputs, stopTimeout, supervision };
 }
