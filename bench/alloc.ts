@@ -39,13 +39,13 @@
  */
 import { parseArgs } from "node:util";
 import v8 from "node:v8";
-import type { EngineConfig, Manifold } from "../src/index.js";
+import type { Manifold } from "../src/index.js";
 import { BounceError, Engine } from "./engine.js";
 import { makeGraph, SHAPES, transitiveDependents, type Graph, type Shape } from "./graphs.js";
 import { ALLOC_NODE_FLAGS, WARM_UP_SIZE, collect, CountingClock, deadline, GcLog, heapInUse, median, now, settle } from "./measure.js";
 import { allocTable, type AllocPhase, type AllocReport, type AllocResult } from "./summary.js";
 import { runReference } from "./reference.js";
-import { makeManifolds, Probe, runFloor } from "./workload.js";
+import { makeManifolds, measuredConfig, Probe, runFloor } from "./workload.js";
 
 /** Below this young generation, a 100k phase would surely be interrupted by a scavenge. */
 const MIN_NEW_SPACE_MB = 256;
@@ -115,8 +115,7 @@ async function measureRun(graph: Graph): Promise<RunBytes> {
   const probe = new Probe(graph.size);
   const manifolds = makeManifolds(graph, probe);
   const order = graph.names.map((name) => [name, manifolds[name] as Manifold] as const);
-  const config: EngineConfig = { errorDelay: 0, bounceDelay: 0, jitter: 0, clock: new CountingClock(30_000), metrics: probe.metrics };
-  const engine = new Engine(config);
+  const engine = new Engine(measuredConfig(probe, new CountingClock(30_000)));
 
   collect();
   const installFrom = now();

@@ -23,13 +23,13 @@
  *   runs is then collected whenever V8 decides, often inside a later phase.
  * The heap needs full GCs, so it is measured in a run of its own.
  */
-import type { EngineConfig, Manifold, Manifolds } from "../src/index.js";
+import type { Manifold, Manifolds } from "../src/index.js";
 import { BounceError, Engine } from "./engine.js";
 import { dependentsOf, transitiveDependents, type Graph } from "./graphs.js";
 import { startByHand, stopByHand } from "./handwritten.js";
 import { collectAndSweep, CountingClock, deadline, GcLog, heapAfterGc, minorGc, now, settle, settledHeap, timersSince, type TimerCounts } from "./measure.js";
 import { runReference, stopReference, type ReferenceState } from "./reference.js";
-import { makeManifolds, Probe, runFloor } from "./workload.js";
+import { makeManifolds, measuredConfig, Probe, runFloor } from "./workload.js";
 
 export interface RunOptions {
   /** EngineConfig.stopTimeout: 30000 is the default; 0 arms no stuck-worker watchdogs. */
@@ -278,15 +278,7 @@ async function coldStart(graph: Graph, options: RunOptions, problems: string[], 
   const order = graph.names.map((name) => [name, manifolds[name]] as const);
   if (options.order === "reverse") order.reverse();
   const clock = new CountingClock(options.stopTimeout);
-  const config: EngineConfig = {
-    errorDelay: 0,
-    bounceDelay: 0,
-    jitter: 0,
-    stopTimeout: options.stopTimeout,
-    clock,
-    metrics: probe.metrics,
-  };
-  const engine = new Engine(config);
+  const engine = new Engine(measuredConfig(probe, clock));
   await beforePhase(options);
   const t0 = now();
   for (const [name, m] of order) engine.install(name, m as NonNullable<typeof m>);

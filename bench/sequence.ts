@@ -43,7 +43,8 @@ import { startByHand, stopByHand } from "./handwritten.js";
 import { collectAndSweep, CountingClock, deadline, machine, median, now } from "./measure.js";
 import { runReference, stopReference } from "./reference.js";
 import { startResident } from "./resident.js";
-import { makeManifolds, Probe } from "./workload.js";
+import { fmtMs } from "./summary.js";
+import { makeManifolds, measuredConfig, Probe } from "./workload.js";
 
 const { values } = parseArgs({
   options: {
@@ -81,14 +82,7 @@ async function engineColdStart(shape: Shape, size: number): Promise<number> {
   const graph = makeGraph(shape, size);
   const probe = new Probe(size);
   const manifolds = makeManifolds(graph, probe);
-  const engine = new Engine({
-    errorDelay: 0,
-    bounceDelay: 0,
-    jitter: 0,
-    stopTimeout: STOP_TIMEOUT,
-    clock: new CountingClock(STOP_TIMEOUT),
-    metrics: probe.metrics,
-  });
+  const engine = new Engine(measuredConfig(probe, new CountingClock(STOP_TIMEOUT)));
   await collectAndSweep();
   const t0 = now();
   for (const name of graph.names) engine.install(name, manifolds[name] as NonNullable<(typeof manifolds)[string]>);
@@ -169,10 +163,6 @@ function inChild(shape: Shape, size: number): CellFigures {
   return JSON.parse(last) as CellFigures;
 }
 
-function fmt(ms: number): string {
-  return ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
-}
-
 if (values.cell !== undefined) {
   const { shape, size } = parseCell(values.cell);
   console.log(JSON.stringify(await runCell(shape, size)));
@@ -189,13 +179,13 @@ if (values.cell !== undefined) {
       const figures: CellFigures[] = [];
       for (let p = 1; p <= processes; p++) {
         const f = inChild(shape, size);
-        console.error(`${shape} ${size} process ${p}/${processes}: engine ${fmt(f.engineMs)} ms, reference ${fmt(f.referenceMs)} ms, hand-written ${fmt(f.handwrittenMs)} ms`);
+        console.error(`${shape} ${size} process ${p}/${processes}: engine ${fmtMs(f.engineMs)} ms, reference ${fmtMs(f.referenceMs)} ms, hand-written ${fmtMs(f.handwrittenMs)} ms`);
         figures.push(f);
       }
       const cells = (pick: (f: CellFigures) => string): string => figures.map(pick).join(", ");
       const ratio = (ms: (f: CellFigures) => number) => cells((f) => `${(ms(f) / f.handwrittenMs).toFixed(2)}x`);
       rows.push(
-        `| ${shape} | ${size / 1000}k | ${cells((f) => fmt(f.engineMs))} | ${cells((f) => fmt(f.referenceMs))} | ${cells((f) => fmt(f.handwrittenMs))} | ` +
+        `| ${shape} | ${size / 1000}k | ${cells((f) => fmtMs(f.engineMs))} | ${cells((f) => fmtMs(f.referenceMs))} | ${cells((f) => fmtMs(f.handwrittenMs))} | ` +
           `${ratio((f) => f.engineMs)} | ${ratio((f) => f.referenceMs)} |`,
       );
     }

@@ -6,9 +6,9 @@
  * A `Probe` counts start calls per manifold and keeps each manifold's latest
  * worker, so that a benchmark can make one fail and check who restarted.
  */
-import type { Manifold, Manifolds, StartContext, Worker } from "../src/index.js";
+import type { EngineConfig, Manifold, Manifolds, StartContext, Worker } from "../src/index.js";
 import type { Graph } from "./graphs.js";
-import { Tally } from "./measure.js";
+import { Tally, type CountingClock } from "./measure.js";
 
 /** A worker that holds a number and runs until killed, or until `fail` makes it exit by itself. */
 export class BenchWorker implements Worker {
@@ -71,6 +71,15 @@ export class Probe {
     }
     return wrong;
   }
+}
+
+/**
+ * The config every measured engine runs with: no restart delay or jitter
+ * (restarts go through the ready queue), `clock` counting its timers (its
+ * `stopTimeout` is the engine's), `probe` counting successful starts.
+ */
+export function measuredConfig(probe: Probe, clock: CountingClock): EngineConfig {
+  return { errorDelay: 0, bounceDelay: 0, jitter: 0, stopTimeout: clock.stopTimeout, clock, metrics: probe.metrics };
 }
 
 /** Keeps values small and finite however deep the graph (a sum would overflow to Infinity). */

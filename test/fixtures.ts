@@ -198,6 +198,18 @@ export function makeEngine(config: Omit<EngineConfig, "clock"> = {}, clock = new
   return { engine: new Engine({ jitter: 0, bounceDelay: 0, ...config, clock }), clock };
 }
 
+/**
+ * Defines `field` on `target` as an enumerable getter that answers `first`
+ * the first time it is read and `later` every time after, and returns how
+ * many reads there have been so far: for checking that the engine reads a
+ * field once, when it checks it.
+ */
+export function fieldThatChanges(target: object, field: string, first: unknown, later: unknown): () => number {
+  let reads = 0;
+  Object.defineProperty(target, field, { enumerable: true, configurable: true, get: () => (++reads === 1 ? first : later) });
+  return () => reads;
+}
+
 /** kill(), then await wait(): the end of a test that has checked what it wanted. */
 export async function stop(engine: Engine): Promise<void> {
   engine.kill();

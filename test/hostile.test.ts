@@ -31,6 +31,7 @@ import {
   expectStillWorking,
   failOnUnhandledRejections,
   failureOf,
+  fieldThatChanges,
   hasEntry,
   makeEngine,
   settle,
@@ -491,15 +492,9 @@ describe("a manifold's stopTimeout is read once, by the install's check", () => 
   it("a getter that answers a valid value first and NaN afterwards: the stuck-worker deadline uses the value checked", async () => {
     const { engine, clock } = makeEngine({ stopTimeout: 60_000 });
     const worker = new TestWorker("g", { stopOnKill: false });
-    let reads = 0;
-    engine.install("g", {
-      inputs: [],
-      start: () => worker,
-      get stopTimeout() {
-        reads++;
-        return reads === 1 ? 10 : Number.NaN;
-      },
-    });
+    const manifold: Manifold = { inputs: [], start: () => worker };
+    const reads = fieldThatChanges(manifold, "stopTimeout", 10, Number.NaN);
+    engine.install("g", manifold);
     await settle();
     expect(entry(engine, "g").state).toBe("started");
     engine.kill();
@@ -513,7 +508,7 @@ describe("a manifold's stopTimeout is read once, by the install's check", () => 
     await clock.advance(1);
     expect(entry(engine, "g").stuck).toBe(true);
     expect(await stopped).toMatchObject({ name: "ShutdownTimeoutError", message: expect.stringMatching(/"g" did not stop within stopTimeout/) });
-    expect(reads).toBe(1);
+    expect(reads()).toBe(1);
     worker.complete();
   });
 });
