@@ -93,14 +93,15 @@ for (const size of [...sizes].sort((a, b) => a - b)) {
     const graph = makeGraph(shape, size);
     for (const stopTimeout of stopTimeouts) {
       const options: RunOptions = { stopTimeout, order, gc };
-      await runOnce(makeGraph(shape, WARM_UP_SIZE), options);
+      await runOnce(makeGraph(shape, WARM_UP_SIZE), options, "engine");
       const figures: RunFigures[] = [];
       const count = runsFor(size);
       for (let run = 1; run <= count; run++) {
-        const f = await runOnce(graph, options);
+        // Alternated: each half moves with what ran before it (scenarios.ts, RunFirst).
+        const f = await runOnce(graph, options, run % 2 === 1 ? "engine" : "yardsticks");
         figures.push(f);
         console.error(
-          `${shape} ${size} stopTimeout=${stopTimeout} run ${run}/${count}: cold start ${fmtMs(f.coldStartMs)} ms, ` +
+          `${shape} ${size} stopTimeout=${stopTimeout} run ${run}/${count} (${f.first} first): cold start ${fmtMs(f.coldStartMs)} ms, ` +
             `bounce ${fmtMs(f.bounceMs)} ms, kill+wait ${fmtMs(f.killMs)} ms, hand-written ${fmtMs(f.handwrittenMs)} ms, ` +
             `its stop ${fmtMs(f.handwrittenStopMs)} ms, reference stop ${fmtMs(f.referenceStopMs)} ms, GC in cold start ${fmtMs(f.coldGcMs)} ms (hand-written ${fmtMs(f.handwrittenGcMs)} ms, reference ${fmtMs(f.referenceGcMs)} ms)${f.problems.length > 0 ? `, PROBLEMS: ${f.problems.join("; ")}` : ""}`,
         );

@@ -75,6 +75,8 @@ export interface RunFigures {
   /** GC pauses (ms, summed) that began during the hand-written start, measured as `coldGcMs` is. */
   handwrittenGcMs: number;
   timers: { cold: TimerCounts; bounce: TimerCounts; uninstall: TimerCounts; kill: TimerCounts };
+  /** Which half of the run went first (see RunFirst). */
+  first: RunFirst;
   /** Anything the engine did that it should not have; empty when all is well. */
   problems: string[];
 }
@@ -101,15 +103,35 @@ export interface HeapFigures {
   referenceHeapPerManifold: number;
 }
 
-/** Measures everything once: one engine's life (garbage once this returns), the floor, the reference, the hand-written start and stop. */
-export async function runOnce(graph: Graph, options: RunOptions): Promise<RunFigures> {
+/**
+ * Which half of a run goes first: the engine's life, or the yardsticks (the
+ * floor, the reference, the hand-written start and stop, in that order).
+ * Each half moves with what ran before it in the process (up to 1.6x at
+ * 100k: bench/README.md, "What runs first"), so run.ts alternates the two
+ * between runs rather than giving one side the same place in every run.
+ */
+export type RunFirst = "engine" | "yardsticks";
+
+/** Measures everything once: one engine's life (garbage once this returns), the floor, the reference, the hand-written start and stop; `first` says which half runs first. */
+export async function runOnce(graph: Graph, options: RunOptions, first: RunFirst): Promise<RunFigures> {
   const problems: string[] = [];
-  const engine = await lifecycle(graph, options, problems);
+  if (first === "engine") {
+    const engine = await lifecycle(graph, options, problems);
+    return { ...engine, ...(await yardsticks(graph, options)), first, problems };
+  }
+  const measured = await yardsticks(graph, options);
+  return { ...(await lifecycle(graph, options, problems)), ...measured, first, problems };
+}
+
+/** The floor, the reference and the hand-written start and stop, in that order. */
+async function yardsticks(graph: Graph, options: RunOptions): Promise<Pick<RunFigures, YardstickFigure>> {
   const floorMs = await timeFloor(graph, options);
   const reference = await timeReference(graph, options);
   const handwritten = await timeHandwritten(graph, options);
-  return { ...engine, floorMs, ...reference, ...handwritten, problems };
+  return { floorMs, ...reference, ...handwritten };
 }
+
+type YardstickFigure = "floorMs" | "referenceMs" | "referenceStopMs" | "referenceGcMs" | "handwrittenMs" | "handwrittenStopMs" | "handwrittenGcMs";
 
 /** Every GC pause from here on, for the phases to pick theirs from (it must observe before a phase begins). */
 const gcLog = new GcLog();
@@ -174,7 +196,7 @@ async function lifecycle(
   graph: Graph,
   options: RunOptions,
   problems: string[],
-): Promise<Omit<RunFigures, "floorMs" | "referenceMs" | "referenceStopMs" | "referenceGcMs" | "handwrittenMs" | "handwrittenStopMs" | "handwrittenGcMs" | "problems">> {
+): Promise<Omit<RunFigures, YardstickFigure | "first" | "problems">> {
   const root = 0;
   const bounceSet = transitiveDependents(graph, root);
   const mid = uninstallIndex(graph);
