@@ -106,8 +106,9 @@ export interface HeapFigures {
 /**
  * Which half of a run goes first: the engine's life, or the yardsticks (the
  * floor, the reference, the hand-written start and stop, in that order).
- * Each half moves with what ran before it in the process (up to 1.6x at
- * 100k: bench/README.md, "What runs first"), so run.ts alternates the two
+ * Each half moves with what ran before it in the process (engine /
+ * hand-written by up to 2.6x at 1k, 1.6x at 10k and 1.4x at 100k:
+ * bench/README.md, "What runs first"), so run.ts alternates the two
  * between runs rather than giving one side the same place in every run.
  */
 export type RunFirst = "engine" | "yardsticks";

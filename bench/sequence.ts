@@ -4,8 +4,9 @@
  *   npm run bench:sequence [-- --shapes=chain,fanout,layered --sizes=1000,10000 --rounds=25 --processes=2]
  *
  * Why: `run.ts` times, in one process, each engine's whole life (cold start,
- * `report()`, root bounce, uninstall and reinstall, kill) and then the floor,
- * the reference and the hand-written start and stop. At 1,000 and 10,000
+ * `report()`, root bounce, uninstall and reinstall, kill) and the floor, the
+ * reference and the hand-written start and stop (the two halves alternating
+ * from run to run). At 1,000 and 10,000
  * manifolds a cold start takes milliseconds, and what ran before it in the
  * process (which code V8 has optimised, for which hidden classes, and what
  * the last full GC threw away) moves it by as much as the engine's own work:
