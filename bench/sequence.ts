@@ -21,9 +21,12 @@
  * (`--processes`, one after the other: the same cell moves by up to 1.7x
  * from one process to the next), each with the resident engine
  * (resident.ts), for `--rounds` rounds (default 25 at 1k or less, 10 above)
- * plus one warm-up round that is not counted. A round, in this order, each
- * start after a full GC and the wait for V8's sweeping (`collectAndSweep`),
- * as in run.ts:
+ * plus one warm-up round that is not counted. A round times three starts,
+ * each after a full GC and the wait for V8's sweeping (`collectAndSweep`),
+ * as in run.ts, in an order rotated from round to round (round r begins
+ * with start r mod 3 of this list, so each start follows each of the others
+ * equally often: what ran just before moves a start as much as the engine's
+ * own work does, bench/README.md "What runs first"):
  * 1. a new engine, configured as run.ts configures it (restart delays 0, the
  *    counting clock, `metrics.recordStart`), installs the graph in index
  *    order: timed from the first install until every worker has started;
@@ -125,14 +128,15 @@ async function runCell(shape: Shape, size: number): Promise<CellFigures> {
   const reference: number[] = [];
   const handwritten: number[] = [];
   const rounds = roundsFor(size);
+  const starts = [
+    async () => engine.push(await engineColdStart(shape, size)),
+    async () => reference.push(await referenceStart(shape, size)),
+    async () => handwritten.push(await handwrittenStart(shape, size)),
+  ];
   for (let round = 0; round <= rounds; round++) {
-    const engineMs = await engineColdStart(shape, size);
-    const referenceMs = await referenceStart(shape, size);
-    const handwrittenMs = await handwrittenStart(shape, size);
-    if (round === 0) continue; // the warm-up
-    engine.push(engineMs);
-    reference.push(referenceMs);
-    handwritten.push(handwrittenMs);
+    for (let i = 0; i < starts.length; i++) await (starts[(round + i) % starts.length] as () => Promise<number>)();
+    // The warm-up round (0) is measured like the others and then forgotten.
+    if (round === 0) for (const figures of [engine, reference, handwritten]) figures.length = 0;
   }
   await resident.stop();
   return { engineMs: median(engine), referenceMs: median(reference), handwrittenMs: median(handwritten) };
