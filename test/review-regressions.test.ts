@@ -433,6 +433,56 @@ describe("a name's dependents (graph.ts Slot)", () => {
     expect(seen()).toEqual([["again"], ["again"]]);
     expect(graph.get("in")?.slot?.dependentCount).toBe(1);
   });
+  it("are counted and listed right at every size, through adds and removals, and a list handed out or an array walk in progress never sees a later add", () => {
+    const graph = new Graph<GraphNode>();
+    const node = (name: string): GraphNode => ({ name, slot: undefined, inputSlots: [], listIndex: -1 });
+    graph.add(node("in"), []);
+    const slot = graph.get("in")?.slot;
+    const names = (): string[] => [...graph.dependentsOf("in")].map((dependent) => dependent.name);
+    const walked = (): string[] => {
+      const visited: string[] = [];
+      slot?.forEachDependent((dependent) => visited.push(dependent.name));
+      return visited;
+    };
+    const added: GraphNode[] = [];
+    for (let i = 0; i < 17; i++) {
+      const before = graph.dependentsOf("in");
+      const listedBefore = [...before].map((dependent) => dependent.name);
+      const dependent = node(`d${i}`);
+      graph.add(dependent, ["in"]);
+      added.push(dependent);
+      const expected = added.map((d) => d.name);
+      expect(slot?.dependentCount).toBe(added.length);
+      expect(names()).toEqual(expected);
+      expect(walked()).toEqual(expected);
+      // What was handed out before the add still lists what it listed then.
+      expect([...before].map((d) => d.name)).toEqual(listedBefore);
+    }
+    // Removals: 17 (a Set) down to 5, one of them from the middle, then adds again.
+    for (const dependent of added.splice(0, 12)) graph.remove(dependent);
+    expect(names()).toEqual(added.map((d) => d.name));
+    graph.remove(added.splice(2, 1)[0] as GraphNode); // one from the middle
+    for (let i = 0; i < 6; i++) {
+      const dependent = node(`e${i}`);
+      graph.add(dependent, ["in"]);
+      added.push(dependent);
+      expect(slot?.dependentCount).toBe(added.length);
+      expect(names()).toEqual(added.map((d) => d.name));
+      expect(walked()).toEqual(added.map((d) => d.name));
+    }
+    // A dependent added while a walk of an array of them is under way is not visited by it.
+    graph.add(node("small"), []);
+    const few = Array.from({ length: 5 }, (_, i) => node(`f${i}`));
+    for (const dependent of few) graph.add(dependent, ["small"]);
+    const visited: string[] = [];
+    graph.get("small")?.slot?.forEachDependent((dependent) => {
+      visited.push(dependent.name);
+      if (visited.length === 1) graph.add(node("late"), ["small"]);
+    });
+    expect(visited).toEqual(few.map((d) => d.name));
+    expect([...graph.dependentsOf("small")].map((d) => d.name)).toEqual([...few.map((d) => d.name), "late"]);
+    expect(graph.get("small")?.slot?.dependentCount).toBe(6);
+  });
 });
 
 describe("input slot arrays shared between consecutive nodes (graph.ts #linkInputs)", () => {
