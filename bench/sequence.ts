@@ -23,10 +23,12 @@
  * (resident.ts), for `--rounds` rounds (default 25 at 1k or less, 10 above)
  * plus one warm-up round that is not counted. A round times three starts,
  * each after a full GC and the wait for V8's sweeping (`collectAndSweep`),
- * as in run.ts, in an order rotated from round to round (round r begins
- * with start r mod 3 of this list, so each start follows each of the others
- * equally often: what ran just before moves a start as much as the engine's
- * own work does, bench/README.md "What runs first"):
+ * as in run.ts, in an order rotated from round to round (round 0, the
+ * warm-up, begins with the first of this list, round 1 with the second,
+ * round 2 with the third, and so on), so that each start takes each place
+ * in turn, nearly equally often (with 25 rounds one start goes first once
+ * more than the others): what ran just before moves a start as much as the
+ * engine's own work does (bench/README.md, "What runs first"):
  * 1. a new engine, configured as run.ts configures it (restart delays 0, the
  *    counting clock, `metrics.recordStart`), installs the graph in index
  *    order: timed from the first install until every worker has started;
