@@ -116,12 +116,10 @@ export type RunFirst = "engine" | "yardsticks";
 /** Measures everything once: one engine's life (garbage once this returns), the floor, the reference, the hand-written start and stop; `first` says which half runs first. */
 export async function runOnce(graph: Graph, options: RunOptions, first: RunFirst): Promise<RunFigures> {
   const problems: string[] = [];
-  if (first === "engine") {
-    const engine = await lifecycle(graph, options, problems);
-    return { ...engine, ...(await yardsticks(graph, options)), first, problems };
-  }
-  const measured = await yardsticks(graph, options);
-  return { ...(await lifecycle(graph, options, problems)), ...measured, first, problems };
+  const before = first === "yardsticks" ? await yardsticks(graph, options) : undefined;
+  const engine = await lifecycle(graph, options, problems);
+  const measured = before ?? (await yardsticks(graph, options));
+  return { ...engine, ...measured, first, problems };
 }
 
 /** The floor, the reference and the hand-written start and stop, in that order. */

@@ -130,15 +130,18 @@ async function runCell(shape: Shape, size: number): Promise<CellFigures> {
   const reference: number[] = [];
   const handwritten: number[] = [];
   const rounds = roundsFor(size);
-  const starts = [
-    async () => engine.push(await engineColdStart(shape, size)),
-    async () => reference.push(await referenceStart(shape, size)),
-    async () => handwritten.push(await handwrittenStart(shape, size)),
+  // Each start with the list its times go to, in the order round 0 runs them.
+  const starts: readonly (readonly [number[], () => Promise<number>])[] = [
+    [engine, () => engineColdStart(shape, size)],
+    [reference, () => referenceStart(shape, size)],
+    [handwritten, () => handwrittenStart(shape, size)],
   ];
   for (let round = 0; round <= rounds; round++) {
-    for (let i = 0; i < starts.length; i++) await (starts[(round + i) % starts.length] as () => Promise<number>)();
-    // The warm-up round (0) is measured like the others and then forgotten.
-    if (round === 0) for (const figures of [engine, reference, handwritten]) figures.length = 0;
+    for (let i = 0; i < starts.length; i++) {
+      const [times, start] = starts[(round + i) % starts.length] as (typeof starts)[number];
+      const ms = await start();
+      if (round > 0) times.push(ms); // round 0 is the warm-up
+    }
   }
   await resident.stop();
   return { engineMs: median(engine), referenceMs: median(reference), handwrittenMs: median(handwritten) };
