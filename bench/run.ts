@@ -26,7 +26,10 @@
  *                               node flags it needs; 0 skips it
  *   --out=bench/results.json    where to write the results; --out= writes nothing
  *
- * Progress goes to stderr, the tables to stdout. The environment picks the
+ * Progress goes to stderr, the tables to stdout. Exits 1 when a row had
+ * problems (the engine misbehaved: see the target "every phase ends quiet")
+ * or when allocation figures were asked for and bench/alloc.ts gave none; a
+ * missed speed or memory target leaves the exit code 0. The environment picks the
  * builds: BENCH_TARGET (see engine.ts), and BENCH_TARGET_SMALL for the cells
  * below 100,000 manifolds (default: the same module as BENCH_TARGET).
  */
@@ -147,6 +150,19 @@ if (values.out !== "") {
   };
   writeFileSync(values.out, `${JSON.stringify(output, null, 2)}\n`);
   console.error(`\nwrote ${values.out}`);
+}
+
+// A row in which the engine misbehaved (a phase that did not end quiet, a start called the wrong
+// number of times) fails the run whatever its times, and so does a run that asked for allocation
+// figures and got none: CI's short run of this script (.ci/run) relies on it. A missed speed target does not.
+const troubled = results.filter((r) => r.problems.length > 0);
+if (troubled.length > 0) {
+  console.error(`\n${troubled.length} row(s) had problems (see "every phase ends quiet" in Targets): exit 1`);
+  process.exitCode = 1;
+}
+if (allocRuns > 0 && alloc === undefined) {
+  console.error("\nallocation figures were asked for (--alloc-runs) but bench/alloc.ts gave none: exit 1");
+  process.exitCode = 1;
 }
 
 /**
