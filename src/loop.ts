@@ -218,10 +218,11 @@ export class EngineLoop {
   }
 
   /** @throws AlreadyInstalledError or CycleError, having changed nothing. */
-  #addNode({ name, manifold, inputs, stopTimeout, supervision }: CheckedManifold, now: number): ManifoldNode {
+  #addNode(checked: CheckedManifold, now: number): ManifoldNode {
     this.#freezeCalling();
-    const node = new ManifoldNode(this.#nextId++, name, manifold, inputs, stopTimeout, now - this.#epoch, this.#postAttempt);
-    this.#graph.add(node, inputs);
+    const node = new ManifoldNode(this.#nextId++, checked, now - this.#epoch, this.#postAttempt);
+    this.#graph.add(node, checked.inputs);
+    const supervision = checked.supervision;
     // Only manifolds that ask for supervision (or an engine that defaults it) get a record now, with
     // the options checked at install; a record made later needs none of the manifold's (supervisor.ts).
     const defaults = this.#config.supervision;

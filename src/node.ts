@@ -13,7 +13,7 @@
  * workers") and shutdown wait for.
  */
 import type { Slot } from "./graph.js";
-import type { Manifold } from "./manifold.js";
+import type { CheckedManifold, Manifold } from "./manifold.js";
 import type { AttemptMessage } from "./start-attempt.js";
 import type { StartAttempt } from "./start-context.js";
 import type { SupervisionRecord } from "./supervision.js";
@@ -187,19 +187,15 @@ export class ManifoldNode {
   #bits = 0;
   #rare: RareFields | undefined = undefined;
 
-  constructor(
-    id: number,
-    name: string,
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    manifold: Manifold<any, any>,
-    inputs: readonly string[],
-    stopTimeout: number | undefined,
-    since: number,
-    post: (message: AttemptMessage) => void,
-  ) {
+  /**
+   * The node of `checked` (as checkManifold checked it), with id `id`, state
+   * changed `since` (ms after the engine's epoch), its messages sent with `post`.
+   */
+  constructor(id: number, checked: CheckedManifold, since: number, post: (message: AttemptMessage) => void) {
+    const { inputs, stopTimeout } = checked;
     this.id = id;
-    this.name = name;
-    this.manifold = manifold;
+    this.name = checked.name;
+    this.manifold = checked.manifold;
     this.post = post;
     this.since = since;
     if (inputs.length > 16) (this.#rare ??= new RareFields()).inputIndex = new Map(inputs.map((input, i) => [input, i]));

@@ -381,7 +381,7 @@ describe("the mailbox's queue in chunks (mailbox.ts Queue)", () => {
 
 describe("a node's recent errors (node.ts: 0 and 1 a bit, more in the rare record)", () => {
   it("read back as written, through every kind of value and back to 0", () => {
-    const node = new ManifoldNode(1, "m", { inputs: [], start: () => valueWorker(1) }, [], undefined, 0, () => {});
+    const node = new ManifoldNode(1, { name: "m", manifold: { inputs: [], start: () => valueWorker(1) }, inputs: [], stopTimeout: undefined, supervision: undefined }, 0, () => {});
     const seen: number[] = [];
     for (const count of [0, 1, 2, 5, 1, 3, 0, 1, 0]) {
       node.recentErrors = count;
