@@ -83,7 +83,7 @@ export function measuredConfig(probe: Probe, clock: CountingClock): EngineConfig
 }
 
 /** Keeps values small and finite however deep the graph (a sum would overflow to Infinity). */
-const MODULUS = 1_000_003;
+export const MODULUS = 1_000_003;
 
 /** The graph's manifolds, by name, in index order; each reports to `probe`. */
 export function makeManifolds(graph: Graph, probe: Probe): Manifolds {

@@ -12,9 +12,9 @@ import { describe, expect, it } from "vitest";
 import { dependentsOf, makeGraph, SHAPES, type Graph, type Shape } from "../bench/graphs.js";
 import { startByHand, stopByHand } from "../bench/handwritten.js";
 import { runReference, stopReference } from "../bench/reference.js";
-import { makeManifolds, Probe, runFloor } from "../bench/workload.js";
-import type { Manifold, Manifolds, Worker } from "../src/index.js";
-import { makeEngine, stop } from "./fixtures.js";
+import { makeManifolds, MODULUS, Probe, runFloor } from "../bench/workload.js";
+import type { Manifold, Manifolds } from "../src/index.js";
+import { idleWorker, makeEngine, stop } from "./fixtures.js";
 
 /** Big enough for a layered graph (10 layers of 3 inputs), small enough to be quick. */
 const SIZE = 120;
@@ -31,32 +31,49 @@ function values(probe: Probe): number[] {
 function expectedValues(graph: Graph): number[] {
   const expected: number[] = [];
   graph.inputs.forEach((inputs, index) => {
-    expected[index] = (1 + inputs.reduce((sum, input) => sum + (expected[input] as number), 0)) % 1_000_003;
+    expected[index] = (1 + inputs.reduce((sum, input) => sum + (expected[input] as number), 0)) % MODULUS;
   });
   return expected;
 }
 
-/** Records the order the probe's workers are killed in (by index), wrapping each worker's `kill`. */
-function recordKills(probe: Probe): number[] {
-  const killed: number[] = [];
+/** What a stop did to worker `index`: `kill()` was called, or the worker actually stopped (its `wait()` settles now). */
+type StopEvent = readonly ["killed" | "stopped", number];
+
+/**
+ * Records, in order, each `kill()` of the probe's workers and each worker's
+ * actual stop. A wrapped worker stops a microtask after its `kill()`, not
+ * during it, so a stop that kills an input without waiting for its
+ * dependents to stop (no `await` between layers, say) kills it before they
+ * have stopped, and the order shows it.
+ */
+function recordStops(probe: Probe): StopEvent[] {
+  const events: StopEvent[] = [];
   probe.workers.forEach((worker, index) => {
     if (worker === undefined) return;
     const kill = worker.kill.bind(worker);
     worker.kill = () => {
-      killed.push(index);
-      kill();
+      events.push(["killed", index]);
+      queueMicrotask(() => {
+        events.push(["stopped", index]);
+        kill();
+      });
     };
   });
-  return killed;
+  return events;
 }
 
-/** Every node is killed only after each of its dependents was. */
-function expectDependentsKilledFirst(graph: Graph, killed: readonly number[]): void {
-  expect([...killed].sort((a, b) => a - b)).toEqual(graph.names.map((_, index) => index));
-  const at = new Map(killed.map((index, position) => [index, position]));
+/** Every worker was killed once and stopped, and each only after every one of its dependents had stopped. */
+function expectDependentsStoppedFirst(graph: Graph, events: readonly StopEvent[]): void {
+  const killedAt = new Map<number, number>();
+  const stoppedAt = new Map<number, number>();
+  events.forEach(([what, index], position) => (what === "killed" ? killedAt : stoppedAt).set(index, position));
+  const all = graph.names.map((_, index) => index);
+  expect(events).toHaveLength(2 * graph.size);
+  expect([...killedAt.keys()].sort((a, b) => a - b)).toEqual(all);
+  expect([...stoppedAt.keys()].sort((a, b) => a - b)).toEqual(all);
   dependentsOf(graph).forEach((dependents, index) => {
     for (const dependent of dependents) {
-      expect(at.get(dependent) as number, `m${dependent} (a dependent of m${index}) killed before it`).toBeLessThan(at.get(index) as number);
+      expect(stoppedAt.get(dependent) as number, `m${index} killed before its dependent m${dependent} stopped`).toBeLessThan(killedAt.get(index) as number);
     }
   });
 }
@@ -69,11 +86,14 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
     const probe = new Probe(SIZE);
     const manifolds = makeManifolds(graph, probe);
     const { engine } = makeEngine({ errorDelay: 0 });
-    for (const name of graph.names) engine.install(name, manifolds[name] as Manifold);
-    await engine.onIdle();
-    expect([...probe.calls]).toEqual(graph.names.map(() => 1));
-    expect(values(probe)).toEqual(expected);
-    await stop(engine);
+    try {
+      for (const name of graph.names) engine.install(name, manifolds[name] as Manifold);
+      await engine.onIdle();
+      expect([...probe.calls]).toEqual(graph.names.map(() => 1));
+      expect(values(probe)).toEqual(expected);
+    } finally {
+      await stop(engine);
+    }
   });
 
   it("the floor calls every start once, in an order where inputs come first, with the same values", () => {
@@ -86,12 +106,11 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
   it("the reference starts every manifold once with the same values, and stops dependents before their inputs", async () => {
     const probe = new Probe(SIZE);
     const state = await runReference(graph, makeManifolds(graph, probe));
-    expect(state.started).toBe(SIZE);
     expect([...probe.calls]).toEqual(graph.names.map(() => 1));
     expect(values(probe)).toEqual(expected);
-    const killed = recordKills(probe);
+    const events = recordStops(probe);
     await stopReference(state, 0);
-    expectDependentsKilledFirst(graph, killed);
+    expectDependentsStoppedFirst(graph, events);
   });
 
   it("the hand-written start starts every manifold once, layer by layer, with the same values, and its stop goes in reverse layers", async () => {
@@ -99,7 +118,8 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
     const started = await startByHand(graph, makeManifolds(graph, probe));
     expect([...probe.calls]).toEqual(graph.names.map(() => 1));
     expect(values(probe)).toEqual(expected);
-    // Every name in exactly one layer, each of its inputs in an earlier one.
+    // Every name in exactly one layer (no name twice, none left out), each of its inputs in an earlier one.
+    expect(started.layers.flat()).toHaveLength(SIZE);
     const layerOf = new Map<string, number>();
     started.layers.forEach((layer, at) => {
       for (const name of layer) layerOf.set(name, at);
@@ -110,24 +130,21 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
         expect(layerOf.get(graph.names[input] as string) as number).toBeLessThan(layerOf.get(graph.names[index] as string) as number);
       }
     });
-    expect(started.workers.size).toBe(SIZE);
-    expect(started.failures).toEqual([]);
-    const killed = recordKills(probe);
+    const events = recordStops(probe);
     await stopByHand(started);
-    expectDependentsKilledFirst(graph, killed);
+    expectDependentsStoppedFirst(graph, events);
   });
 });
 
-/** A graph of the given inputs by name, in the bench's Graph form, and manifolds of the workload for it. */
+/**
+ * Manifolds with the given inputs by name (each starting an idle worker),
+ * and a bench Graph that lists their names: the hand-written start and the
+ * reference read only `names` from it, and each manifold's `inputs`.
+ */
 function namedGraph(inputs: Record<string, string[]>): { graph: Graph; manifolds: Manifolds } {
   const names = Object.keys(inputs);
   const manifolds: Manifolds = {};
-  for (const name of names) {
-    manifolds[name] = {
-      inputs: inputs[name] as string[],
-      start: (): Worker => ({ kill: () => undefined, wait: () => Promise.resolve() }),
-    };
-  }
+  for (const name of names) manifolds[name] = { inputs: inputs[name] as string[], start: () => idleWorker() };
   const graph: Graph = { shape: "chain", size: names.length, names, inputs: names.map(() => []) };
   return { graph, manifolds };
 }
@@ -147,7 +164,7 @@ describe("the hand-written start refuses what a careful user's code would refuse
 describe("the reference refuses what it does not handle", () => {
   it("a start function that returns a promise", async () => {
     const { graph, manifolds } = namedGraph({ a: [] });
-    (manifolds.a as { start: unknown }).start = () => Promise.resolve({ kill: () => undefined, wait: () => Promise.resolve() });
+    (manifolds.a as { start: unknown }).start = () => Promise.resolve(idleWorker());
     await expect(runReference(graph, manifolds)).rejects.toThrow("reference: a's start function returned a promise");
   });
 });
