@@ -238,6 +238,21 @@ export function checkTargets(main: readonly Result[], all: readonly Result[], al
   return targets;
 }
 
+/**
+ * Why a run fails whatever its times (run.ts exits 1 for any): a row in which
+ * the engine misbehaved (a phase that did not end quiet, a start called the
+ * wrong number of times), or allocation figures asked for (`allocAsked`) and
+ * not given. A missed speed or memory target is not a failure: CI's short run
+ * of run.ts (.ci/run) relies on this to catch a broken engine or script.
+ */
+export function runFailures(results: readonly Pick<Result, "shape" | "size" | "stopTimeout" | "problems">[], allocAsked: boolean, alloc: AllocReport | undefined): string[] {
+  const failures = results
+    .filter((r) => r.problems.length > 0)
+    .map((r) => `${label(r)} had problems: ${r.problems.slice(0, 3).join(", ")}`);
+  if (allocAsked && alloc === undefined) failures.push("allocation figures were asked for (--alloc-runs) but bench/alloc.ts gave none");
+  return failures;
+}
+
 const SCALED: readonly [TimedKey, string][] = [
   ["installMs", "install"],
   ["coldStartMs", "cold start"],
@@ -407,7 +422,7 @@ function markdown(header: string[], rows: string[][]): string {
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-const label = (r: Result): string => `${r.shape} ${fmtSize(r.size)}${r.stopTimeout === 30_000 ? "" : ` stopTimeout=${r.stopTimeout}`}`;
+const label = (r: Pick<Result, "shape" | "size" | "stopTimeout">): string => `${r.shape} ${fmtSize(r.size)}${r.stopTimeout === 30_000 ? "" : ` stopTimeout=${r.stopTimeout}`}`;
 const fmtSize = (n: number): string => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
 const fmtChurn = (x: number): string => x.toFixed(2);
 const fmtRatio = (x: number): string => `${x.toFixed(2)}x`;

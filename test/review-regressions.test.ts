@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { Chunked } from "../src/chunked.js";
 import { Deadlines } from "../src/deadlines.js";
 import { Queue } from "../src/mailbox.js";
+import { checkManifold } from "../src/manifold.js";
 import { ManifoldNode } from "../src/node.js";
 import {
   BounceError,
@@ -381,7 +382,7 @@ describe("the mailbox's queue in chunks (mailbox.ts Queue)", () => {
 
 describe("a node's recent errors (node.ts: 0 and 1 a bit, more in the rare record)", () => {
   it("read back as written, through every kind of value and back to 0", () => {
-    const node = new ManifoldNode(1, { name: "m", manifold: { inputs: [], start: () => valueWorker(1) }, inputs: [], stopTimeout: undefined, supervision: undefined }, 0, () => {});
+    const node = new ManifoldNode(1, checkManifold("m", { inputs: [], start: () => valueWorker(1) }), 0, () => {});
     const seen: number[] = [];
     for (const count of [0, 1, 2, 5, 1, 3, 0, 1, 0]) {
       node.recentErrors = count;
