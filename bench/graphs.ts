@@ -24,6 +24,12 @@ export const LAYERED_INPUTS = 3;
 /** Fixed, so every run (and every machine) measures the same graph. */
 export const LAYERED_SEED = 0x5eed;
 
+/** A shape named on the command line (`option` names the option in the error). */
+export function parseShape(text: string | undefined, option: string): Shape {
+  if (!SHAPES.includes(text as Shape)) throw new RangeError(`${option}: unknown shape ${JSON.stringify(text)} (the shapes are ${SHAPES.join(", ")})`);
+  return text as Shape;
+}
+
 export function makeGraph(shape: Shape, size: number): Graph {
   if (!Number.isInteger(size) || size < 2) throw new RangeError(`graph size must be an integer >= 2 (got ${size})`);
   const names = Array.from({ length: size }, (_, i) => `m${i}`);

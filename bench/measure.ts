@@ -246,6 +246,13 @@ export function heapInUse(): number {
  */
 export const ALLOC_NODE_FLAGS: readonly string[] = ["--expose-gc", "--max-semi-space-size=512", "--min-semi-space-size=512"];
 
+/** A command-line option's value that must be a positive integer (`option` names it in the error). */
+export function positiveInteger(text: string, option: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${option} must be a positive integer (got ${JSON.stringify(text)})`);
+  return value;
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

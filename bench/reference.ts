@@ -54,7 +54,7 @@
 import type { Manifold, Manifolds, StartContext, Worker } from "../src/index.js";
 import type { Graph } from "./graphs.js";
 
-interface Entry {
+export interface Entry {
   readonly name: string;
   /** Its `inputs` (the user's array, not a copy) give each input's position, for `getResource`. */
   readonly manifold: Manifold;
@@ -267,13 +267,31 @@ function watch(entry: Entry, attempt: number, worker: Worker, post: (message: Me
  * (see the top of this file); resolves once every worker has stopped, rejects
  * if one is still running `stopTimeout` ms after it was killed (0: no
  * deadlines, as the engine's `stopTimeout: 0`).
+ *
+ * With `killOrder` (from {@link allocationOrder}), the inputs freed while
+ * workers settle are not killed each at once but together, a microtask
+ * later, sorted by it: each wave of kills then walks the heap in allocation
+ * order, as a layer of the hand-written stop does (an experiment of
+ * bench/stop-order.ts; the engine kills each at once).
  */
-export function stopReference(state: ReferenceState, stopTimeout: number): Promise<void> {
+export function stopReference(state: ReferenceState, stopTimeout: number, killOrder?: KillOrder | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const shutdown = new Shutdown(state.entries, stopTimeout, resolve, reject);
+    const shutdown = new Shutdown(state.entries, stopTimeout, resolve, reject, killOrder);
     state.loop.shutdown = shutdown;
     shutdown.begin(state.entries);
   });
+}
+
+/** The entries in allocation (index) order, and each one's place in it: {@link stopReference}'s `killOrder`. */
+export interface KillOrder {
+  readonly entries: readonly Entry[];
+  readonly position: ReadonlyMap<Entry, number>;
+}
+
+/** The reference's allocation order, made before a stop is timed (as an engine's node ids are made at install). */
+export function allocationOrder(state: ReferenceState): KillOrder {
+  const entries = [...state.entries.values()];
+  return { entries, position: new Map(entries.map((entry, at) => [entry, at])) };
 }
 
 /** One shutdown: the live-dependent counts, the stop deadlines, and how many workers are still to stop. */
@@ -290,12 +308,16 @@ class Shutdown {
   #head = 0;
   /** The one timer of the whole shutdown: armed at the first kill, for the head's due time. */
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Set: freed inputs wait in `#freed` and are killed together, in this order (see stopReference). */
+  readonly #killOrder: KillOrder | undefined;
+  #freed: Entry[] = [];
 
   /** Counts each entry's live dependents (the whole graph stands still while the engine shuts down). */
-  constructor(entries: Map<string, Entry>, stopTimeout: number, resolve: () => void, reject: (error: Error) => void) {
+  constructor(entries: Map<string, Entry>, stopTimeout: number, resolve: () => void, reject: (error: Error) => void, killOrder: KillOrder | undefined) {
     this.#stopTimeout = stopTimeout;
     this.#resolve = resolve;
     this.#reject = reject;
+    this.#killOrder = killOrder;
     for (const entry of entries.values()) {
       if (entry.worker === undefined) continue;
       this.#live++;
@@ -315,7 +337,7 @@ class Shutdown {
     const inputs = entry.inputEntries;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i] as Entry;
-      if (--input.liveDependents === 0 && input.worker !== undefined) this.#kill(input);
+      if (--input.liveDependents === 0 && input.worker !== undefined) this.#free(input);
     }
     if (--this.#live > 0) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -323,6 +345,25 @@ class Shutdown {
     this.#stopping.length = this.#dues.length = this.#head = 0;
     this.#resolve();
   }
+
+  /** `entry`'s last live dependent has stopped: kill it now, or with the wave (see stopReference). */
+  #free(entry: Entry): void {
+    if (this.#killOrder === undefined) return this.#kill(entry);
+    this.#freed.push(entry);
+    // Queued behind the stops already settling: the wave holds every input they free.
+    if (this.#freed.length === 1) queueMicrotask(this.#killFreed);
+  }
+
+  readonly #killFreed = (): void => {
+    const { entries, position } = this.#killOrder as KillOrder;
+    // Sorted as numbers (one lookup per entry), not by a comparator that looks both up at every step.
+    const wave = Int32Array.from(this.#freed, (entry) => position.get(entry) as number).sort();
+    this.#freed = [];
+    for (const at of wave) {
+      const entry = entries[at] as Entry;
+      if (entry.worker !== undefined) this.#kill(entry);
+    }
+  };
 
   #kill(entry: Entry): void {
     if (this.#stopTimeout > 0) {

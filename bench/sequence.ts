@@ -44,9 +44,9 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Engine } from "./engine.js";
-import { makeGraph, SHAPES, type Shape } from "./graphs.js";
+import { makeGraph, parseShape, SHAPES, type Shape } from "./graphs.js";
 import { startByHand, stopByHand } from "./handwritten.js";
-import { collectAndSweep, CountingClock, deadline, machine, median, now } from "./measure.js";
+import { collectAndSweep, CountingClock, deadline, machine, median, now, positiveInteger } from "./measure.js";
 import { runReference, stopReference } from "./reference.js";
 import { startResident } from "./resident.js";
 import { fmtMs } from "./summary.js";
@@ -76,11 +76,6 @@ function roundsFor(size: number): number {
   return size <= 1_000 ? 25 : 10;
 }
 
-function positiveInteger(text: string, option: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${option} must be a positive integer (got ${JSON.stringify(text)})`);
-  return value;
-}
 
 const STOP_TIMEOUT = 30_000;
 
@@ -145,11 +140,6 @@ async function runCell(shape: Shape, size: number): Promise<CellFigures> {
   }
   await resident.stop();
   return { engineMs: median(engine), referenceMs: median(reference), handwrittenMs: median(handwritten) };
-}
-
-function parseShape(text: string | undefined, option: string): Shape {
-  if (!SHAPES.includes(text as Shape)) throw new RangeError(`${option}: unknown shape ${JSON.stringify(text)} (the shapes are ${SHAPES.join(", ")})`);
-  return text as Shape;
 }
 
 function parseCell(text: string): { shape: Shape; size: number } {

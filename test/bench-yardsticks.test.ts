@@ -11,7 +11,8 @@
 import { describe, expect, it } from "vitest";
 import { dependentsOf, makeGraph, SHAPES, type Graph, type Shape } from "../bench/graphs.js";
 import { startByHand, stopByHand } from "../bench/handwritten.js";
-import { runReference, stopReference } from "../bench/reference.js";
+import { allocationOrder, runReference, stopReference } from "../bench/reference.js";
+import { killAllAtOnce, releaseOrder } from "../bench/stop-order.js";
 import { makeManifolds, MODULUS, Probe, runFloor } from "../bench/workload.js";
 import type { Manifold, Manifolds } from "../src/index.js";
 import { idleWorker, makeEngine, stop } from "./fixtures.js";
@@ -111,6 +112,46 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
     const events = recordStops(probe);
     await stopReference(state, 0);
     expectDependentsStoppedFirst(graph, events);
+  });
+
+  it("the reference's stop with its waves sorted still stops dependents first, and makes each wave's kills in allocation order", async () => {
+    const probe = new Probe(SIZE);
+    const state = await runReference(graph, makeManifolds(graph, probe));
+    const events = recordStops(probe);
+    await stopReference(state, 0, allocationOrder(state));
+    expectDependentsStoppedFirst(graph, events);
+    // Kills made together (no worker stopped between them) are a wave, or the first kills: each in index order.
+    let wave: number[] = [];
+    for (const [what, index] of [...events, ["stopped", -1] as const]) {
+      if (what === "killed") {
+        wave.push(index);
+        continue;
+      }
+      expect(wave, "a wave of kills out of allocation order").toEqual([...wave].sort((a, b) => a - b));
+      wave = [];
+    }
+  });
+
+  it("stop-order.ts's release order lists every entry once, each after all of its dependents", async () => {
+    const state = await runReference(graph, makeManifolds(graph, new Probe(SIZE)));
+    const order = releaseOrder(state).map((entry) => graph.names.indexOf(entry.name));
+    expect([...order].sort((a, b) => a - b)).toEqual(graph.names.map((_, index) => index));
+    const position = new Map(order.map((index, at) => [index, at]));
+    dependentsOf(graph).forEach((dependents, index) => {
+      for (const dependent of dependents) expect(position.get(dependent) as number, `m${index} released before its dependent m${dependent}`).toBeLessThan(position.get(index) as number);
+    });
+    await stopReference(state, 0);
+  });
+
+  it("stop-order.ts's all-at-once stop kills every worker in the order given, and resolves once all have stopped", async () => {
+    const probe = new Probe(SIZE);
+    const state = await runReference(graph, makeManifolds(graph, probe));
+    const order = releaseOrder(state);
+    const events = recordStops(probe);
+    await killAllAtOnce(state, order);
+    expect([...state.entries.values()].filter((entry) => entry.worker !== undefined)).toEqual([]);
+    expect(events.filter(([what]) => what === "killed").map(([, index]) => index)).toEqual(order.map((entry) => graph.names.indexOf(entry.name)));
+    expect(events.filter(([what]) => what === "stopped")).toHaveLength(SIZE);
   });
 
   it("the hand-written start starts every manifold once, layer by layer, with the same values, and its stop goes in reverse layers", async () => {
