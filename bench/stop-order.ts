@@ -27,7 +27,10 @@
  *    event-loop turn);
  * 5. all at once, release order: the same, in the order the reference's
  *    stop kills them (first every worker with no dependent, then each input
- *    as its last dependent goes), without waiting for anyone.
+ *    as its last dependent goes), without waiting for anyone;
+ * 6. engine kill + wait: the engine (the build in dist/, or BENCH_TARGET's,
+ *    as run.ts), configured as run.ts configures it, after its cold start:
+ *    for reading the engine against 1 to 5 in the same process.
  *
  * 4 and 5 do the same work in two orders: what the order alone costs. 2
  * against 5 is what waiting costs (each kill made from the handler of the
@@ -35,7 +38,7 @@
  *
  * Each stop runs on a fresh start of its own (the hand-written start or the
  * reference's, untimed), after a full GC and the wait for V8's sweeping
- * (`collectAndSweep`), as in run.ts. A round runs the five in an order
+ * (`collectAndSweep`), as in run.ts. A round runs the six in an order
  * rotated from round to round, after one warm-up round that is not counted.
  * Prints, per shape, the median ms of each and its ratio to the
  * hand-written stop, as markdown on stdout; progress on stderr.
@@ -43,12 +46,14 @@
 import { parseArgs } from "node:util";
 import { makeGraph, parseShape, SHAPES, type Graph } from "./graphs.js";
 import { startByHand, stopByHand } from "./handwritten.js";
-import { collectAndSweep, deadline, machine, median, now, positiveInteger } from "./measure.js";
+import type { Manifold } from "../src/index.js";
+import { Engine } from "./engine.js";
+import { collectAndSweep, CountingClock, deadline, machine, median, now, positiveInteger } from "./measure.js";
 import { allocationOrder, runReference, stopReference, type Entry, type ReferenceState } from "./reference.js";
 import { fmtMs } from "./summary.js";
-import { makeManifolds, Probe } from "./workload.js";
+import { makeManifolds, measuredConfig, Probe } from "./workload.js";
 
-/** The engine's default in run.ts: every kill gets its stop deadline. */
+/** run.ts's first stopTimeout: every kill gets its stop deadline (the reference's and the engine's). */
 const STOP_TIMEOUT = 30_000;
 
 /**
@@ -85,12 +90,23 @@ export async function killAllAtOnce(state: ReferenceState, order: readonly Entry
   }
 }
 
-/** The five stops, in the order round 0 runs them; each starts its graph, untimed, and returns the stop's ms. */
-const STOPS = ["hand-written stop", "reference stop", "reference stop, waves sorted", "all at once, allocation order", "all at once, release order"] as const;
+/** The six stops, in the order round 0 runs them; each starts its graph, untimed, and returns the stop's ms. */
+const STOPS = ["hand-written stop", "reference stop", "reference stop, waves sorted", "all at once, allocation order", "all at once, release order", "engine kill + wait"] as const;
 type Stop = (typeof STOPS)[number];
 
 async function timeStop(stop: Stop, graph: Graph): Promise<number> {
-  const manifolds = makeManifolds(graph, new Probe(graph.size));
+  const probe = new Probe(graph.size);
+  const manifolds = makeManifolds(graph, probe);
+  if (stop === "engine kill + wait") {
+    const engine = new Engine(measuredConfig(probe, new CountingClock(STOP_TIMEOUT)));
+    for (const name of graph.names) engine.install(name, manifolds[name] as Manifold);
+    await deadline(probe.started.reach(graph.size), "engine cold start");
+    await collectAndSweep();
+    const t0 = now();
+    engine.kill();
+    await deadline(engine.wait(), stop);
+    return now() - t0;
+  }
   if (stop === "hand-written stop") {
     const started = await deadline(startByHand(graph, manifolds), "hand-written start");
     await collectAndSweep();
