@@ -294,6 +294,40 @@ export function allocationOrder(state: ReferenceState): KillOrder {
   return { entries, position: new Map(entries.map((entry, at) => [entry, at])) };
 }
 
+/**
+ * The order the reference's stop kills a started graph in when every worker
+ * settles in the order it was killed (as the workload's do): first each
+ * entry with no dependent, in index order, then each input as the last of
+ * its dependents goes (for bench/stop-order.ts).
+ */
+export function releaseOrder(state: ReferenceState): Entry[] {
+  const entries = [...state.entries.values()];
+  const left = new Map<Entry, number>(entries.map((entry) => [entry, entry.dependentCount]));
+  const order = entries.filter((entry) => entry.dependentCount === 0);
+  for (let at = 0; at < order.length; at++) {
+    for (const input of (order[at] as Entry).inputEntries) {
+      const count = (left.get(input) as number) - 1;
+      left.set(input, count);
+      if (count === 0) order.push(input);
+    }
+  }
+  if (order.length !== entries.length) throw new Error(`release order: ${entries.length - order.length} of ${entries.length} entries are never freed (a cycle?)`);
+  return order;
+}
+
+/**
+ * Kills every worker of `state` in `order`, in one loop, and resolves once
+ * each has settled through the reference's handler and loop (by the next
+ * event-loop turn, since the workload's workers settle at once).
+ */
+export async function killAllAtOnce(state: ReferenceState, order: readonly Entry[]): Promise<void> {
+  for (const entry of order) entry.worker?.kill();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  for (const entry of state.entries.values()) {
+    if (entry.worker !== undefined) throw new Error(`all at once: ${entry.name} was killed but has not stopped by the next turn`);
+  }
+}
+
 /** One shutdown: the live-dependent counts, the stop deadlines, and how many workers are still to stop. */
 class Shutdown {
   readonly #stopTimeout: number;

@@ -53,47 +53,13 @@ import { startByHand, stopByHand } from "./handwritten.js";
 import type { Manifold } from "../src/index.js";
 import { Engine } from "./engine.js";
 import { collectAndSweep, CountingClock, deadline, machine, median, now, positiveInteger } from "./measure.js";
-import { allocationOrder, runReference, stopReference, type Entry, type ReferenceState } from "./reference.js";
+import { allocationOrder, killAllAtOnce, releaseOrder, runReference, stopReference } from "./reference.js";
 import { startResident } from "./resident.js";
 import { fmtMs } from "./summary.js";
 import { makeManifolds, measuredConfig, Probe } from "./workload.js";
 
 /** run.ts's first stopTimeout: every kill gets its stop deadline (the reference's and the engine's). */
 const STOP_TIMEOUT = 30_000;
-
-/**
- * The order the reference's stop kills a started graph in when every worker
- * settles in the order it was killed (as the workload's do): first each
- * entry with no dependent, in index order, then each input as the last of
- * its dependents goes.
- */
-export function releaseOrder(state: ReferenceState): Entry[] {
-  const entries = [...state.entries.values()];
-  const left = new Map<Entry, number>(entries.map((entry) => [entry, entry.dependentCount]));
-  const order = entries.filter((entry) => entry.dependentCount === 0);
-  for (let at = 0; at < order.length; at++) {
-    for (const input of (order[at] as Entry).inputEntries) {
-      const count = (left.get(input) as number) - 1;
-      left.set(input, count);
-      if (count === 0) order.push(input);
-    }
-  }
-  if (order.length !== entries.length) throw new Error(`release order: ${entries.length - order.length} of ${entries.length} entries are never freed (a cycle?)`);
-  return order;
-}
-
-/**
- * Kills every worker of `state` in `order`, in one loop, and resolves once
- * each has settled through the reference's handler and loop (by the next
- * event-loop turn, since the workload's workers settle at once).
- */
-export async function killAllAtOnce(state: ReferenceState, order: readonly Entry[]): Promise<void> {
-  for (const entry of order) entry.worker?.kill();
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  for (const entry of state.entries.values()) {
-    if (entry.worker !== undefined) throw new Error(`all at once: ${entry.name} was killed but has not stopped by the next turn`);
-  }
-}
 
 /** The six stops, in the order round 0 runs them; each starts its graph, untimed, and returns the stop's ms. */
 const STOPS = ["hand-written stop", "reference stop", "reference stop, waves sorted", "all at once, allocation order", "all at once, release order", "engine kill + wait"] as const;
@@ -166,6 +132,4 @@ async function main(): Promise<void> {
   await resident.stop();
 }
 
-
-// Run as a script, not when a test imports releaseOrder and killAllAtOnce.
-if (process.argv[1] !== undefined && /stop-order\.ts$/.test(process.argv[1])) await main();
+await main();

@@ -11,8 +11,7 @@
 import { describe, expect, it } from "vitest";
 import { dependentsOf, makeGraph, SHAPES, type Graph, type Shape } from "../bench/graphs.js";
 import { startByHand, stopByHand } from "../bench/handwritten.js";
-import { allocationOrder, runReference, stopReference } from "../bench/reference.js";
-import { killAllAtOnce, releaseOrder } from "../bench/stop-order.js";
+import { allocationOrder, killAllAtOnce, releaseOrder, runReference, stopReference } from "../bench/reference.js";
 import { makeManifolds, MODULUS, Probe, runFloor } from "../bench/workload.js";
 import type { Manifold, Manifolds } from "../src/index.js";
 import { idleWorker, makeEngine, stop } from "./fixtures.js";
@@ -132,7 +131,7 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
     }
   });
 
-  it("stop-order.ts's release order lists every entry once, each after all of its dependents", async () => {
+  it("the reference's release order (stop-order.ts) lists every entry once, each after all of its dependents", async () => {
     const state = await runReference(graph, makeManifolds(graph, new Probe(SIZE)));
     const order = releaseOrder(state).map((entry) => graph.names.indexOf(entry.name));
     expect([...order].sort((a, b) => a - b)).toEqual(graph.names.map((_, index) => index));
@@ -143,7 +142,7 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
     await stopReference(state, 0);
   });
 
-  it("stop-order.ts's all-at-once stop kills every worker in the order given, and resolves once all have stopped", async () => {
+  it("killing the reference's workers all at once (stop-order.ts) kills every worker in the order given, and resolves once all have stopped", async () => {
     const probe = new Probe(SIZE);
     const state = await runReference(graph, makeManifolds(graph, probe));
     const order = releaseOrder(state);
