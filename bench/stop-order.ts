@@ -37,20 +37,22 @@
  *    took 195 ms so, against 67 ms in run.ts).
  *
  * 4 and 5 do the same work in two orders: what the order alone costs. 2
- * against 5 is what waiting costs (each kill made from the handler of the
- * stop that freed it). 3 is whether sorting the kills buys the order back.
+ * against 5 is what keeping the contract's order costs on top (counting
+ * each worker's dependents, a stop deadline per kill, each kill made from
+ * the handler of the stop that freed it). 3 is whether sorting the kills
+ * buys the order back. 4 and 5 are timed until the next event-loop turn.
  *
- * Each stop runs on a fresh start of its own (the hand-written start or the
- * reference's, untimed), after a full GC and the wait for V8's sweeping
+ * Each stop runs on a fresh start of its own (the hand-written start, the
+ * reference's or the engine's cold start, untimed), after a full GC and the wait for V8's sweeping
  * (`collectAndSweep`), as in run.ts. A round runs the six in an order
  * rotated from round to round, after one warm-up round that is not counted.
  * Prints, per shape, the median ms of each and its ratio to the
  * hand-written stop, as markdown on stdout; progress on stderr.
  */
 import { parseArgs } from "node:util";
+import type { Manifold } from "../src/index.js";
 import { makeGraph, parseShape, SHAPES, type Graph } from "./graphs.js";
 import { startByHand, stopByHand } from "./handwritten.js";
-import type { Manifold } from "../src/index.js";
 import { Engine } from "./engine.js";
 import { collectAndSweep, CountingClock, deadline, machine, median, now, positiveInteger } from "./measure.js";
 import { allocationOrder, killAllAtOnce, releaseOrder, runReference, stopReference } from "./reference.js";
@@ -61,22 +63,27 @@ import { makeManifolds, measuredConfig, Probe } from "./workload.js";
 /** run.ts's first stopTimeout: every kill gets its stop deadline (the reference's and the engine's). */
 const STOP_TIMEOUT = 30_000;
 
-/** The six stops, in the order round 0 runs them; each starts its graph, untimed, and returns the stop's ms. */
+/** The six stops, in the order round 0 runs them. */
 const STOPS = ["hand-written stop", "reference stop", "reference stop, waves sorted", "all at once, allocation order", "all at once, release order", "engine kill + wait"] as const;
 type Stop = (typeof STOPS)[number];
 
+/** Starts `graph` for `stop` (untimed: the engine's cold start, the hand-written start or the reference's), then times the stop; returns its ms. */
 async function timeStop(stop: Stop, graph: Graph): Promise<number> {
   const probe = new Probe(graph.size);
   const manifolds = makeManifolds(graph, probe);
   if (stop === "engine kill + wait") {
-    const engine = new Engine(measuredConfig(probe, new CountingClock(STOP_TIMEOUT)));
+    const clock = new CountingClock(STOP_TIMEOUT);
+    const engine = new Engine(measuredConfig(probe, clock));
     for (const name of graph.names) engine.install(name, manifolds[name] as Manifold);
     await deadline(probe.started.reach(graph.size), "engine cold start");
+    if (probe.startCalls.count !== graph.size) throw new Error(`engine cold start made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
     await collectAndSweep();
     const t0 = now();
     engine.kill();
     await deadline(engine.wait(), stop);
-    return now() - t0;
+    const ms = now() - t0;
+    if (clock.pending > 0) throw new Error(`${stop}: ${clock.pending} timers pending after wait()`);
+    return ms;
   }
   if (stop === "hand-written stop") {
     const started = await deadline(startByHand(graph, manifolds), "hand-written start");
@@ -92,7 +99,7 @@ async function timeStop(stop: Stop, graph: Graph): Promise<number> {
   await collectAndSweep();
   const t0 = now();
   if (stop === "reference stop" || stop === "reference stop, waves sorted") await deadline(stopReference(state, STOP_TIMEOUT, killOrder), stop);
-  else await deadline(killAllAtOnce(state, order), stop);
+  else await deadline(killAllAtOnce(order), stop);
   const ms = now() - t0;
   for (const entry of state.entries.values()) if (entry.worker !== undefined) throw new Error(`${stop}: ${entry.name} still runs`);
   return ms;

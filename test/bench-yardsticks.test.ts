@@ -131,15 +131,18 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
     }
   });
 
-  it("the reference's release order (stop-order.ts) lists every entry once, each after all of its dependents", async () => {
-    const state = await runReference(graph, makeManifolds(graph, new Probe(SIZE)));
+  it("the reference's release order (stop-order.ts) is the order its stop kills in, each entry once, after all of its dependents", async () => {
+    const probe = new Probe(SIZE);
+    const state = await runReference(graph, makeManifolds(graph, probe));
     const order = releaseOrder(state).map((entry) => graph.names.indexOf(entry.name));
     expect([...order].sort((a, b) => a - b)).toEqual(graph.names.map((_, index) => index));
     const position = new Map(order.map((index, at) => [index, at]));
     dependentsOf(graph).forEach((dependents, index) => {
       for (const dependent of dependents) expect(position.get(dependent) as number, `m${index} released before its dependent m${dependent}`).toBeLessThan(position.get(index) as number);
     });
+    const events = recordStops(probe);
     await stopReference(state, 0);
+    expect(events.filter(([what]) => what === "killed").map(([, index]) => index)).toEqual(order);
   });
 
   it("killing the reference's workers all at once (stop-order.ts) kills every worker in the order given, and resolves once all have stopped", async () => {
@@ -147,7 +150,7 @@ describe.each(SHAPES.map((shape) => [shape]))("the yardsticks on the %s graph", 
     const state = await runReference(graph, makeManifolds(graph, probe));
     const order = releaseOrder(state);
     const events = recordStops(probe);
-    await killAllAtOnce(state, order);
+    await killAllAtOnce(order);
     expect([...state.entries.values()].filter((entry) => entry.worker !== undefined)).toEqual([]);
     expect(events.filter(([what]) => what === "killed").map(([, index]) => index)).toEqual(order.map((entry) => graph.names.indexOf(entry.name)));
     expect(events.filter(([what]) => what === "stopped")).toHaveLength(SIZE);
