@@ -45,7 +45,7 @@ import { makeGraph, SHAPES, transitiveDependents, type Graph, type Shape } from 
 import { ALLOC_NODE_FLAGS, WARM_UP_SIZE, collect, CountingClock, deadline, GcLog, heapInUse, median, now, settle } from "./measure.js";
 import { allocTable, type AllocPhase, type AllocReport, type AllocResult } from "./summary.js";
 import { runReference } from "./reference.js";
-import { makeManifolds, measuredConfig, Probe, runFloor } from "./workload.js";
+import { makeManifolds, measuredConfig, Probe, runFloor, STOP_TIMEOUT } from "./workload.js";
 
 /** Below this young generation, a 100k phase would surely be interrupted by a scavenge. */
 const MIN_NEW_SPACE_MB = 256;
@@ -115,7 +115,7 @@ async function measureRun(graph: Graph): Promise<RunBytes> {
   const probe = new Probe(graph.size);
   const manifolds = makeManifolds(graph, probe);
   const order = graph.names.map((name) => [name, manifolds[name] as Manifold] as const);
-  const engine = new Engine(measuredConfig(probe, new CountingClock(30_000)));
+  const engine = new Engine(measuredConfig(probe, new CountingClock(STOP_TIMEOUT)));
 
   collect();
   const installFrom = now();

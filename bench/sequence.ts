@@ -50,7 +50,7 @@ import { collectAndSweep, CountingClock, deadline, machine, median, now, positiv
 import { runReference, stopReference } from "./reference.js";
 import { startResident } from "./resident.js";
 import { fmtMs } from "./summary.js";
-import { makeManifolds, measuredConfig, Probe } from "./workload.js";
+import { makeManifolds, measuredConfig, Probe, STOP_TIMEOUT } from "./workload.js";
 
 const { values } = parseArgs({
   options: {
@@ -75,9 +75,6 @@ function roundsFor(size: number): number {
   if (values.rounds !== "") return positiveInteger(values.rounds, "--rounds");
   return size <= 1_000 ? 25 : 10;
 }
-
-
-const STOP_TIMEOUT = 30_000;
 
 async function engineColdStart(shape: Shape, size: number): Promise<number> {
   const graph = makeGraph(shape, size);

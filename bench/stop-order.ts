@@ -55,53 +55,83 @@ import { makeGraph, parseShape, SHAPES, type Graph } from "./graphs.js";
 import { startByHand, stopByHand } from "./handwritten.js";
 import { Engine } from "./engine.js";
 import { collectAndSweep, CountingClock, deadline, machine, median, now, positiveInteger } from "./measure.js";
-import { allocationOrder, killAllAtOnce, releaseOrder, runReference, stopReference } from "./reference.js";
+import { allocationOrder, killAllAtOnce, releaseOrder, runReference, stopReference, type ReferenceState } from "./reference.js";
 import { startResident } from "./resident.js";
 import { fmtMs } from "./summary.js";
-import { makeManifolds, measuredConfig, Probe } from "./workload.js";
+import { makeManifolds, measuredConfig, Probe, STOP_TIMEOUT } from "./workload.js";
 
-/** run.ts's first stopTimeout: every kill gets its stop deadline (the reference's and the engine's). */
-const STOP_TIMEOUT = 30_000;
+/**
+ * A stop of the reference's: `prepare` does, untimed, what the stop needs
+ * before it begins (as an engine's ids and graph are made at install) and
+ * returns the stop itself, which is timed.
+ */
+type ReferenceStop = (state: ReferenceState) => () => Promise<void>;
 
-/** The six stops, in the order round 0 runs them. */
-const STOPS = ["hand-written stop", "reference stop", "reference stop, waves sorted", "all at once, allocation order", "all at once, release order", "engine kill + wait"] as const;
-type Stop = (typeof STOPS)[number];
+/** The six stops, in the order round 0 runs them; each times one stop of a fresh start of `graph`. */
+const STOPS: readonly { readonly name: string; readonly time: (graph: Graph) => Promise<number> }[] = [
+  { name: "hand-written stop", time: timeHandwrittenStop },
+  { name: "reference stop", time: timeReferenceStop((state) => () => stopReference(state, STOP_TIMEOUT)) },
+  {
+    name: "reference stop, waves sorted",
+    time: timeReferenceStop((state) => {
+      const killOrder = allocationOrder(state);
+      return () => stopReference(state, STOP_TIMEOUT, killOrder);
+    }),
+  },
+  {
+    name: "all at once, allocation order",
+    time: timeReferenceStop((state) => {
+      const order = [...state.entries.values()];
+      return () => killAllAtOnce(order);
+    }),
+  },
+  {
+    name: "all at once, release order",
+    time: timeReferenceStop((state) => {
+      const order = releaseOrder(state);
+      return () => killAllAtOnce(order);
+    }),
+  },
+  { name: "engine kill + wait", time: timeEngineKill },
+];
 
-/** Starts `graph` for `stop` (untimed: the engine's cold start, the hand-written start or the reference's), then times the stop; returns its ms. */
-async function timeStop(stop: Stop, graph: Graph): Promise<number> {
-  const probe = new Probe(graph.size);
-  const manifolds = makeManifolds(graph, probe);
-  if (stop === "engine kill + wait") {
-    const clock = new CountingClock(STOP_TIMEOUT);
-    const engine = new Engine(measuredConfig(probe, clock));
-    for (const name of graph.names) engine.install(name, manifolds[name] as Manifold);
-    await deadline(probe.started.reach(graph.size), "engine cold start");
-    if (probe.startCalls.count !== graph.size) throw new Error(`engine cold start made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
-    await collectAndSweep();
-    const t0 = now();
-    engine.kill();
-    await deadline(engine.wait(), stop);
-    const ms = now() - t0;
-    if (clock.pending > 0) throw new Error(`${stop}: ${clock.pending} timers pending after wait()`);
-    return ms;
-  }
-  if (stop === "hand-written stop") {
-    const started = await deadline(startByHand(graph, manifolds), "hand-written start");
-    await collectAndSweep();
-    const t0 = now();
-    await deadline(stopByHand(started), stop);
-    return now() - t0;
-  }
-  const state = await deadline(runReference(graph, manifolds), "reference start");
-  // Made before the stop is timed, as an engine's ids and graph are made at install.
-  const killOrder = stop === "reference stop, waves sorted" ? allocationOrder(state) : undefined;
-  const order = stop === "all at once, allocation order" ? [...state.entries.values()] : stop === "all at once, release order" ? releaseOrder(state) : [];
+async function timeHandwrittenStop(graph: Graph): Promise<number> {
+  const started = await deadline(startByHand(graph, makeManifolds(graph, new Probe(graph.size))), "hand-written start");
   await collectAndSweep();
   const t0 = now();
-  if (stop === "reference stop" || stop === "reference stop, waves sorted") await deadline(stopReference(state, STOP_TIMEOUT, killOrder), stop);
-  else await deadline(killAllAtOnce(order), stop);
+  await deadline(stopByHand(started), "hand-written stop");
+  return now() - t0;
+}
+
+/** Times a stop of the reference's (see ReferenceStop) after its start, and checks that every worker stopped. */
+function timeReferenceStop(prepare: ReferenceStop): (graph: Graph) => Promise<number> {
+  return async (graph) => {
+    const state = await deadline(runReference(graph, makeManifolds(graph, new Probe(graph.size))), "reference start");
+    const stop = prepare(state);
+    await collectAndSweep();
+    const t0 = now();
+    await deadline(stop(), "reference stop");
+    const ms = now() - t0;
+    for (const entry of state.entries.values()) if (entry.worker !== undefined) throw new Error(`reference stop: ${entry.name} still runs`);
+    return ms;
+  };
+}
+
+/** The engine's kill + wait after its cold start, configured as run.ts configures it. */
+async function timeEngineKill(graph: Graph): Promise<number> {
+  const probe = new Probe(graph.size);
+  const manifolds = makeManifolds(graph, probe);
+  const clock = new CountingClock(STOP_TIMEOUT);
+  const engine = new Engine(measuredConfig(probe, clock));
+  for (const name of graph.names) engine.install(name, manifolds[name] as Manifold);
+  await deadline(probe.started.reach(graph.size), "engine cold start");
+  if (probe.startCalls.count !== graph.size) throw new Error(`engine cold start made ${probe.startCalls.count} start calls for ${graph.size} manifolds`);
+  await collectAndSweep();
+  const t0 = now();
+  engine.kill();
+  await deadline(engine.wait(), "engine kill + wait");
   const ms = now() - t0;
-  for (const entry of state.entries.values()) if (entry.worker !== undefined) throw new Error(`${stop}: ${entry.name} still runs`);
+  if (clock.pending > 0) throw new Error(`engine kill + wait: ${clock.pending} timers pending after wait()`);
   return ms;
 }
 
@@ -119,20 +149,21 @@ async function main(): Promise<void> {
   const resident = await startResident();
   const { cpu, cores } = machine();
   console.log(`Stops of ${size.toLocaleString("en")} workers, median of ${rounds} rounds (after one warm-up), ${cpu}, ${cores} cores, Node ${process.version}.\n`);
-  console.log(`| shape | ${STOPS.map((stop) => `${stop} ms`).join(" | ")} | ${STOPS.slice(1).map((stop) => `${stop} / hand-written`).join(" | ")} |`);
+  console.log(`| shape | ${STOPS.map((stop) => `${stop.name} ms`).join(" | ")} | ${STOPS.slice(1).map((stop) => `${stop.name} / hand-written`).join(" | ")} |`);
   console.log(`| --- | ${STOPS.map(() => "---").join(" | ")} | ${STOPS.slice(1).map(() => "---").join(" | ")} |`);
   for (const shape of shapes) {
     const graph = makeGraph(shape, size);
-    const times = new Map<Stop, number[]>(STOPS.map((stop) => [stop, []]));
+    const times: number[][] = STOPS.map(() => []);
     for (let round = 0; round <= rounds; round++) {
       for (let i = 0; i < STOPS.length; i++) {
-        const stop = STOPS[(round + i) % STOPS.length] as Stop;
-        const ms = await timeStop(stop, graph);
-        if (round > 0) times.get(stop)?.push(ms);
-        process.stderr.write(`${shape} ${size} round ${round}${round === 0 ? " (warm-up)" : ""}: ${stop} ${fmtMs(ms)} ms\n`);
+        const at = (round + i) % STOPS.length;
+        const stop = STOPS[at] as (typeof STOPS)[number];
+        const ms = await stop.time(graph);
+        if (round > 0) times[at]?.push(ms); // round 0 is the warm-up
+        process.stderr.write(`${shape} ${size} round ${round}${round === 0 ? " (warm-up)" : ""}: ${stop.name} ${fmtMs(ms)} ms\n`);
       }
     }
-    const medians = STOPS.map((stop) => median(times.get(stop) ?? []));
+    const medians = times.map((ms) => median(ms));
     const hand = medians[0] as number;
     console.log(`| ${shape} | ${medians.map(fmtMs).join(" | ")} | ${medians.slice(1).map((ms) => `${(ms / hand).toFixed(2)}x`).join(" | ")} |`);
   }

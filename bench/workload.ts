@@ -82,6 +82,9 @@ export function measuredConfig(probe: Probe, clock: CountingClock): EngineConfig
   return { errorDelay: 0, bounceDelay: 0, jitter: 0, stopTimeout: clock.stopTimeout, clock, metrics: probe.metrics };
 }
 
+/** The engine's default stopTimeout, which the measured engines (and the reference's stop) keep: run.ts's first. */
+export const STOP_TIMEOUT = 30_000;
+
 /** Keeps values small and finite however deep the graph (a sum would overflow to Infinity). */
 export const MODULUS = 1_000_003;
 
